@@ -1,0 +1,3 @@
+from .id_head import SharedIDHead
+
+__all__ = ['SharedIDHead']

@@ -1,0 +1,3 @@
+from .clip_text_image import CLIPTextImageReID
+
+__all__ = ['CLIPTextImageReID']

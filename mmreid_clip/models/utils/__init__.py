@@ -1,0 +1,3 @@
+from .data_preprocessor import TextImageDataPreprocessor
+
+__all__ = ['TextImageDataPreprocessor']

@@ -1,0 +1,109 @@
+"""Runtime set-up shared by the train/test tools and the inference API."""
+import os
+import os.path as osp
+from typing import Any, List
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from mmreid_clip.compat import (TRUST_ENV, apply_patches, cpu_ddp_wrapper_cfg,
+                                init_cpu_distributed)
+
+
+def register_all_modules(init_scope: bool = True) -> None:
+    """Import every registering subpackage and set the default scope."""
+    import mmreid_clip.datasets  # noqa: F401
+    import mmreid_clip.engine  # noqa: F401
+    import mmreid_clip.evaluation  # noqa: F401
+    import mmreid_clip.models  # noqa: F401
+    if init_scope:
+        init_default_scope('mmreid_clip')
+
+
+def amp_optim_wrapper_type(current: str) -> str:
+    """The optimizer wrapper ``--amp`` switches to on this machine.
+
+    Raises:
+        ValueError: the config uses a wrapper that cannot be switched.
+    """
+    if current in ('AmpOptimWrapper', 'CPUAutocastOptimWrapper'):
+        return current
+    if current != 'OptimWrapper':
+        raise ValueError(f'--amp converts only a plain OptimWrapper, the '
+                         f'config uses {current}')
+    # AmpOptimWrapper asserts a GPU; on CPU run the forward in bf16 autocast
+    return ('AmpOptimWrapper'
+            if torch.cuda.is_available() else 'CPUAutocastOptimWrapper')
+
+
+def _iter_dicts(node: Any):
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _iter_dicts(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _iter_dicts(value)
+
+
+def _looks_like_path(value: str) -> bool:
+    return (os.sep in value or value.endswith(
+        ('.pt', '.pth', '.bin', '.safetensors', '.json')))
+
+
+def missing_files(cfg: Config) -> List[str]:
+    """Files and folders the config names that do not exist.
+
+    Checks ``pretrained`` weight paths and dataset ``data_root`` folders of
+    the dataloaders that will be used, so a run without its data or weights
+    stops before any model is built, with one message naming them all.
+    """
+    problems = []
+    keys = [k for k in ('train_dataloader', 'val_dataloader',
+                        'test_dataloader') if cfg.get(k)]
+    for key in keys:
+        for node in _iter_dicts(cfg[key].get('dataset', {})):
+            root = node.get('data_root')
+            if isinstance(root, str) and not osp.isdir(root):
+                problems.append(f'{key}: dataset folder {root!r} '
+                                f'({node.get("type", "?")}) does not exist')
+    for node in _iter_dicts(cfg.get('model', {})):
+        weights = node.get('pretrained')
+        if (isinstance(weights, str) and _looks_like_path(weights)
+                and not osp.exists(weights)):
+            problems.append(f'model: pretrained weights {weights!r} '
+                            f'({node.get("type", "?")}) do not exist')
+    return sorted(set(problems))
+
+
+def setup_runtime(cfg: Config, trust_checkpoint: bool = False) -> Config:
+    """Prepare the process and the config for ``Runner.from_cfg``.
+
+    Installs the compatibility patches, checks that the data and weights
+    exist, sets up gloo for CPU-only distributed runs and fixes dataloader
+    options that torch rejects with ``num_workers=0``.
+    """
+    apply_patches()
+    register_all_modules(init_scope=False)
+    if trust_checkpoint:
+        os.environ[TRUST_ENV] = '1'
+    problems = missing_files(cfg)
+    if problems:
+        raise FileNotFoundError(
+            'The config names files that are not there:\n  - ' +
+            '\n  - '.join(problems) +
+            '\nSee README.md ("Preparing datasets", "CLIP weights") for the '
+            'expected layout, or override the paths with --cfg-options.')
+    launcher = cfg.get('launcher', 'none')
+    if init_cpu_distributed(launcher) or (launcher != 'none'
+                                          and not torch.cuda.is_available()):
+        cfg.model_wrapper_cfg = cpu_ddp_wrapper_cfg()
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+        cfg.env_cfg.dist_cfg.backend = 'gloo'
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if loader and loader.get('num_workers', 0) == 0:
+            # torch's DataLoader raises on persistent workers without workers
+            loader.persistent_workers = False
+    return cfg

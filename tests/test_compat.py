@@ -1,0 +1,102 @@
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from mmreid_clip.compat import (CPUAutocastOptimWrapper,
+                                UnsafeCheckpointError, apply_patches,
+                                safe_torch_load, trust_checkpoints)
+
+_MARKER = []
+
+
+def record(what):
+    _MARKER.append(what)
+
+
+class Boom:
+    """Unpickling this runs code: the attack a weights-only load prevents."""
+
+    def __reduce__(self):
+        return (record, ('executed', ))
+
+
+def _runner_like_checkpoint():
+    buf = HistoryBuffer()
+    buf.update(np.float64(0.5))
+    return dict(
+        meta=dict(
+            epoch=3,
+            message_hub=dict(log_scalars=dict(loss=buf),
+                             runtime_info=dict(seed=np.int64(7)),
+                             resumed_keys=dict()),
+            array=np.arange(3, dtype=np.float32)),
+        state_dict={'w': torch.ones(2)},
+        optimizer=dict(state={}, param_groups=[dict(lr=0.1, params=[0])]))
+
+
+def test_runner_checkpoint_loads_weights_only(tmp_path):
+    path = str(tmp_path / 'ok.pth')
+    torch.save(_runner_like_checkpoint(), path)
+    # plain torch refuses it (the mmengine 0.10.7 x torch >= 2.6 bug)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path, weights_only=True)
+    ckpt = safe_torch_load(path, 'cpu')
+    assert ckpt['meta']['epoch'] == 3
+    assert ckpt['meta']['message_hub']['log_scalars']['loss'].mean() == 0.5
+    np.testing.assert_array_equal(ckpt['meta']['array'], [0., 1., 2.])
+
+
+def test_malicious_checkpoint_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv('MMREID_TRUST_CHECKPOINTS', raising=False)
+    path = str(tmp_path / 'evil.pth')
+    torch.save(dict(state_dict={'w': torch.ones(1)}, payload=Boom()), path)
+    _MARKER.clear()
+    apply_patches()
+    with pytest.raises(UnsafeCheckpointError,
+                       match=r'evil\.pth.*test_compat\.record'):
+        CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    assert _MARKER == []  # nothing ran
+    # an explicit opt-in loads it (and runs it: only for trusted files)
+    with trust_checkpoints():
+        CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    assert _MARKER == ['executed']
+    assert 'MMREID_TRUST_CHECKPOINTS' not in os.environ
+
+
+def test_missing_checkpoint_names_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        safe_torch_load(str(tmp_path / 'nope.pth'))
+
+
+def test_cpu_autocast_wrapper_runs_bf16():
+    model = torch.nn.Linear(4, 2)
+    wrapper = CPUAutocastOptimWrapper(
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    with wrapper.optim_context(model):
+        out = model(torch.randn(3, 4))
+    assert out.dtype == torch.bfloat16
+    wrapper.update_params(out.float().sum())
+    with pytest.raises(ValueError, match='bfloat16'):
+        CPUAutocastOptimWrapper(
+            dtype='float16',
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+
+
+class SneakyGetattr:
+    """getattr is allowed only for HistoryBuffer's statistics methods."""
+
+    def __reduce__(self):
+        return (getattr, (HistoryBuffer, '__init__'))
+
+
+def test_getattr_stand_in_is_restricted(tmp_path, monkeypatch):
+    monkeypatch.delenv('MMREID_TRUST_CHECKPOINTS', raising=False)
+    path = str(tmp_path / 'sneaky.pth')
+    torch.save(dict(x=SneakyGetattr()), path)
+    with pytest.raises(UnsafeCheckpointError, match='__init__'):
+        safe_torch_load(path)
