@@ -1,0 +1,463 @@
+"""Base class of the text-image person retrieval (TIPR) datasets.
+
+The three benchmarks share one annotation shape (a JSON list with one entry
+per image: ``split``, ``captions``, an image path and ``id``) and differ in
+the file name, the name of the path field and the splits they have.
+:class:`TextImageDataset` reads and validates that shape and builds the item
+lists fixed by ``docs/design.md``; the subclasses only declare their
+differences (and CUHK-PEDES rejects its look-alike ``caption_all.json``).
+"""
+import collections
+import json
+import logging
+import os.path as osp
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from mmengine.dataset import BaseDataset, Compose
+from mmengine.logging import print_log
+
+from mmreid_clip.registry import DATASETS, TRANSFORMS
+
+__all__ = ['AnnotationError', 'TextImageDataset']
+
+
+class AnnotationError(ValueError):
+    """An annotation file that cannot be read as the dataset's format."""
+
+
+def _compose(transforms: Optional[Sequence[Union[dict, Callable]]]) -> Compose:
+    # Build through our registry rather than mmengine's Compose lookup, so
+    # our transforms and mmcv/mmpretrain's resolve even when the caller has
+    # not set ``default_scope='mmreid_clip'``.
+    built = [
+        TRANSFORMS.build(t) if isinstance(t, dict) else t
+        for t in (transforms or [])
+    ]
+    return Compose(built)
+
+
+@DATASETS.register_module()
+class TextImageDataset(BaseDataset):
+    """Image-caption person retrieval data in the common JSON-list format.
+
+    The annotation file is a JSON list with one entry per image::
+
+        {"split": "train", "captions": ["A man ...", "..."],
+         "file_path": "cam_a/0001.jpg", "id": 1, ...}
+
+    (the path field is named by ``PATH_KEY``; other fields are ignored).
+    Items (``get_data_info``), as in ``docs/design.md``:
+
+    - ``split='train'``: one (image, caption) pair per caption, in file
+      order; ``pid`` is remapped to ``0..C-1`` in sorted order of the raw
+      ids and ``metainfo['num_classes'] = C``.
+    - ``split='val'`` / ``'test'``: an image item for every unique image,
+      then a text item for every caption; ``pid`` is the raw id.
+
+    Every item has ``pid``, ``image_id`` (index of the unique image within
+    the split, in file order) and ``caption_id`` (index of the caption
+    within the split, -1 on image items); pair and image items have an
+    absolute ``img_path``, pair and text items a ``caption``. Entries that
+    repeat an image path add their captions to that image.
+
+    Args:
+        data_root (str): Dataset folder; relative ``ann_file`` and
+            ``img_prefix`` are joined to it. Defaults to ''.
+        ann_file (str, optional): Annotation file; defaults to the dataset's
+            standard name under ``data_root`` (``DEFAULT_ANN_FILES``).
+        split (str): ``'train'``, ``'val'`` or ``'test'`` (among the
+            dataset's ``SPLITS``). Defaults to ``'train'``.
+        pipeline (Sequence[dict | Callable]): Image transforms (mmcv /
+            mmpretrain ones, starting with ``LoadImageFromFile``), run on
+            items with ``img_path``. Defaults to ().
+        text_pipeline (Sequence[dict | Callable]): Caption transforms (e.g.
+            ``TokenizeCaption``), run on items with ``caption``.
+            Defaults to ().
+        pack (dict | Callable): The packing transform. Defaults to
+            ``dict(type='PackTextImageInputs')``.
+        img_prefix (str): Image folder, relative to ``data_root`` unless
+            absolute; the path field is relative to it. Defaults to 'imgs'.
+        check_files (bool): Check at load time that every image of the split
+            exists, so a partial copy fails at once with the list of missing
+            files instead of mid-epoch. Defaults to True.
+        metainfo (dict, optional): Extra meta information.
+        indices (int | Sequence[int], optional): Keep only these items
+            (mmengine's subset option). Defaults to None.
+        serialize_data (bool): mmengine's shared-memory item storage.
+            Defaults to True.
+        lazy_init (bool): Defer reading the annotations. Defaults to False.
+        max_refetch (int): mmengine's retries when a train pipeline returns
+            None. Defaults to 1000.
+
+    ``test_mode`` follows the split (True for val/test), so mmengine never
+    swaps a failing evaluation item for a random one.
+    """
+
+    #: Name used in messages.
+    DATASET_NAME: str = 'text-image dataset'
+    #: Annotation file names tried in order under ``data_root``.
+    DEFAULT_ANN_FILES: Tuple[str, ...] = ()
+    #: Field of an entry holding the image path, relative to ``img_prefix``.
+    PATH_KEY: str = 'file_path'
+    #: The splits this dataset has.
+    SPLITS: Tuple[str, ...] = ('train', 'val', 'test')
+    #: Expected on-disk layout, quoted when files are missing.
+    LAYOUT: str = ('<data_root>/<annotation>.json (a list of {split, '
+                   'captions, file_path, id}) and <data_root>/imgs/...')
+    #: Extra advice when images are missing.
+    MISSING_FILES_HINT: str = ''
+    #: Extra advice when an unknown split is asked for.
+    SPLIT_HINT: str = ''
+    #: How many missing images a FileNotFoundError lists.
+    NUM_MISSING_SHOWN: int = 5
+
+    def __init__(self,
+                 data_root: str = '',
+                 ann_file: Optional[str] = None,
+                 split: str = 'train',
+                 pipeline: Sequence[Union[dict, Callable]] = (),
+                 text_pipeline: Sequence[Union[dict, Callable]] = (),
+                 pack: Union[dict,
+                             Callable] = dict(type='PackTextImageInputs'),
+                 img_prefix: str = 'imgs',
+                 check_files: bool = True,
+                 metainfo: Optional[dict] = None,
+                 indices: Optional[Union[int, Sequence[int]]] = None,
+                 serialize_data: bool = True,
+                 lazy_init: bool = False,
+                 max_refetch: int = 1000) -> None:
+        if split not in self.SPLITS:
+            raise ValueError(
+                f'{self.DATASET_NAME} has no {split!r} split; it has '
+                f'{", ".join(self.SPLITS)}.{self.SPLIT_HINT}')
+        if ann_file is None:
+            ann_file = self._default_ann_file(data_root)
+        self.split = split
+        self.check_files = check_files
+        self.text_pipeline = _compose(text_pipeline)
+        self.pack = TRANSFORMS.build(pack) if isinstance(pack, dict) else pack
+        self._pids: Optional[np.ndarray] = None
+        super().__init__(
+            ann_file=ann_file,
+            metainfo=metainfo,
+            data_root=data_root,
+            data_prefix=dict(img_path=img_prefix),
+            indices=indices,
+            serialize_data=serialize_data,
+            # built below through our registry (see _compose)
+            pipeline=[],
+            test_mode=split != 'train',
+            lazy_init=True,
+            max_refetch=max_refetch)
+        self.pipeline = _compose(pipeline)
+        if not lazy_init:
+            self.full_init()
+
+    # ------------------------------------------------------------------
+    # reading and validating the annotation file
+
+    def _default_ann_file(self, data_root: str) -> str:
+        if not self.DEFAULT_ANN_FILES:
+            raise ValueError(f'{type(self).__name__} needs ann_file (it has '
+                             'no standard annotation file name)')
+        for name in self.DEFAULT_ANN_FILES:
+            if osp.isfile(osp.join(data_root or '', name)):
+                return name
+        # none exists: keep the first, the error names all of them
+        return self.DEFAULT_ANN_FILES[0]
+
+    def _missing_ann_file_message(self) -> str:
+        names = ' or '.join(self.DEFAULT_ANN_FILES) or 'the annotation file'
+        return (f'{self.DATASET_NAME}: annotation file {self.ann_file!r} not '
+                f'found (data_root={self.data_root!r}; expected {names}). '
+                f'Expected layout: {self.LAYOUT}. See README.md, '
+                '"Preparing datasets".')
+
+    def _read_json(self) -> list:
+        path = self.ann_file
+        if not path or not osp.isfile(path):
+            raise FileNotFoundError(self._missing_ann_file_message())
+        try:
+            with open(path, encoding='utf-8') as f:
+                data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise AnnotationError(
+                f'{path}: not valid JSON: {e.msg} at line {e.lineno}, column '
+                f'{e.colno}') from e
+        except UnicodeDecodeError as e:
+            raise AnnotationError(f'{path}: not UTF-8 text: {e}') from e
+        if not isinstance(data, list):
+            keys = (f' with keys {sorted(data)[:8]}'
+                    if isinstance(data, dict) else '')
+            raise AnnotationError(
+                f'{path}: expected a JSON list with one entry per image, got '
+                f'a {type(data).__name__}{keys}')
+        self._check_format(data)
+        return data
+
+    def _check_format(self, entries: list) -> None:
+        """Hook for whole-file checks before entries are parsed.
+
+        Args:
+            entries (list): The decoded JSON list.
+        """
+
+    @staticmethod
+    def _describe(entry: dict, path_key: str) -> str:
+        parts = []
+        if 'id' in entry:
+            parts.append(f'id={entry["id"]!r}')
+        if path_key in entry:
+            parts.append(f'{path_key}={entry[path_key]!r}')
+        return f' ({", ".join(parts)})' if parts else ''
+
+    def _parse_entry(self, index: int, entry) -> dict:
+        """Validate one entry; return its split, path, id and captions."""
+        file = self.ann_file
+        if not isinstance(entry, dict):
+            raise AnnotationError(
+                f'{file}: entry #{index} is a {type(entry).__name__}, '
+                f'expected an object with split, captions, {self.PATH_KEY} '
+                'and id')
+        where = f'{file}: entry #{index}{self._describe(entry, self.PATH_KEY)}'
+        for key in ('split', 'captions', self.PATH_KEY, 'id'):
+            if key not in entry:
+                hint = ''
+                other = {'file_path': 'img_path', 'img_path': 'file_path'}
+                if key == self.PATH_KEY and other.get(key) in entry:
+                    hint = (f'; it has {other[key]!r} instead: is this the '
+                            f'annotation file of another dataset?')
+                raise AnnotationError(
+                    f'{where} lacks the field {key!r} (fields: '
+                    f'{sorted(entry)}){hint}')
+        split, captions = entry['split'], entry['captions']
+        path, pid = entry[self.PATH_KEY], entry['id']
+        if not isinstance(split, str):
+            raise AnnotationError(f'{where}: "split" must be a string, got '
+                                  f'{type(split).__name__}')
+        if split not in self.SPLITS:
+            raise AnnotationError(
+                f'{where}: unknown split {split!r}; {self.DATASET_NAME} has '
+                f'{", ".join(self.SPLITS)}')
+        if not isinstance(path, str) or not path.strip():
+            raise AnnotationError(
+                f'{where}: "{self.PATH_KEY}" must be a non-empty string, got '
+                f'{path!r}')
+        # bool is an int subclass; a true/false id is a broken file
+        if not isinstance(pid, int) or isinstance(pid, bool):
+            raise AnnotationError(f'{where}: "id" must be an integer, got '
+                                  f'{type(pid).__name__} {pid!r}')
+        if not isinstance(captions, list):
+            raise AnnotationError(
+                f'{where}: "captions" must be a list of strings, got '
+                f'{type(captions).__name__}')
+        for j, caption in enumerate(captions):
+            if not isinstance(caption, str):
+                raise AnnotationError(
+                    f'{where}: caption {j} must be a string, got '
+                    f'{type(caption).__name__}')
+            if not caption.strip():
+                raise AnnotationError(
+                    f'{where}: caption {j} is empty or only whitespace')
+        return dict(split=split, path=path, pid=pid, captions=captions)
+
+    # ------------------------------------------------------------------
+    # items
+
+    def load_data_list(self) -> List[dict]:
+        """Read the annotation file and build the split's items."""
+        raw = self._read_json()
+        entries = []
+        split_counts = collections.Counter()
+        for index, entry in enumerate(raw):
+            parsed = self._parse_entry(index, entry)
+            split_counts[parsed['split']] += 1
+            if parsed['split'] == self.split:
+                parsed['index'] = index
+                entries.append(parsed)
+        if not entries:
+            raise AnnotationError(
+                f'{self.ann_file}: split {self.split!r} has no entries '
+                f'(entries per split: {dict(split_counts) or "none"})')
+
+        img_dir = osp.abspath(self.data_prefix['img_path'])
+        images: Dict[str, int] = {}  # relative path -> image_id
+        image_rows: List[dict] = []  # one per unique image
+        no_caption = []
+        for entry in entries:
+            image_id = images.get(entry['path'])
+            if image_id is None:
+                image_id = images[entry['path']] = len(image_rows)
+                image_rows.append(
+                    dict(
+                        path=entry['path'],
+                        img_path=osp.join(img_dir, entry['path']),
+                        pid=entry['pid'],
+                        index=entry['index'],
+                        captions=[]))
+            elif image_rows[image_id]['pid'] != entry['pid']:
+                first = image_rows[image_id]
+                raise AnnotationError(
+                    f'{self.ann_file}: entry #{entry["index"]} gives image '
+                    f'{entry["path"]!r} id {entry["pid"]}, entry '
+                    f'#{first["index"]} gives it id {first["pid"]}')
+            if not entry['captions']:
+                no_caption.append(entry['index'])
+            image_rows[image_id]['captions'].extend(entry['captions'])
+
+        num_captions = sum(len(r['captions']) for r in image_rows)
+        if num_captions == 0:
+            raise AnnotationError(f'{self.ann_file}: split {self.split!r} has '
+                                  f'{len(image_rows)} images but no captions')
+        if no_caption:
+            print_log(
+                f'{self.ann_file}: {len(no_caption)} entries of split '
+                f'{self.split!r} have no caption (first: entry '
+                f'#{no_caption[0]}); their images are kept',
+                logger='current',
+                level=logging.WARNING)
+        if self.check_files:
+            self._check_images(image_rows, img_dir)
+
+        raw_ids = sorted({r['pid'] for r in image_rows})
+        if self.split == 'train':
+            remap = {pid: label for label, pid in enumerate(raw_ids)}
+        else:
+            remap = {pid: pid for pid in raw_ids}
+        items = self._build_items(image_rows, remap)
+
+        meta = dict(
+            split=self.split,
+            num_identities=len(raw_ids),
+            num_images=len(image_rows),
+            num_captions=num_captions)
+        if self.split == 'train':
+            meta['num_classes'] = len(raw_ids)
+        self._metainfo.update(meta)
+        classes = (f', num_classes={len(raw_ids)} (raw ids '
+                   f'{raw_ids[0]}..{raw_ids[-1]} -> 0..{len(raw_ids) - 1})'
+                   if self.split == 'train' else '')
+        print_log(
+            f'{self.DATASET_NAME} {self.split}: {len(items)} items from '
+            f'{self.ann_file}: {len(image_rows)} images, {num_captions} '
+            f'captions, {len(raw_ids)} identities{classes}',
+            logger='current')
+        return items
+
+    def _build_items(self, image_rows: List[dict],
+                     remap: Dict[int, int]) -> List[dict]:
+        items = []
+        caption_id = 0
+        if self.split == 'train':
+            for image_id, row in enumerate(image_rows):
+                for caption in row['captions']:
+                    items.append(
+                        dict(
+                            img_path=row['img_path'],
+                            caption=caption,
+                            pid=remap[row['pid']],
+                            image_id=image_id,
+                            caption_id=caption_id))
+                    caption_id += 1
+            return items
+        for image_id, row in enumerate(image_rows):
+            items.append(
+                dict(
+                    img_path=row['img_path'],
+                    pid=remap[row['pid']],
+                    image_id=image_id,
+                    caption_id=-1))
+        for image_id, row in enumerate(image_rows):
+            for caption in row['captions']:
+                items.append(
+                    dict(
+                        caption=caption,
+                        pid=remap[row['pid']],
+                        image_id=image_id,
+                        caption_id=caption_id))
+                caption_id += 1
+        return items
+
+    def _check_images(self, image_rows: List[dict], img_dir: str) -> None:
+        missing = [r for r in image_rows if not osp.isfile(r['img_path'])]
+        if not missing:
+            return
+        shown = '\n  '.join(f'entry #{r["index"]} (id={r["pid"]}): '
+                            f'{r["img_path"]}'
+                            for r in missing[:self.NUM_MISSING_SHOWN])
+        folder = ('' if osp.isdir(img_dir) else
+                  f' The image folder {img_dir} does not exist.')
+        hint = f' {self.MISSING_FILES_HINT}' if self.MISSING_FILES_HINT else ''
+        raise FileNotFoundError(
+            f'{self.ann_file}: {len(missing)} of {len(image_rows)} images of '
+            f'split {self.split!r} are missing, e.g.\n  {shown}\n'
+            f'Expected layout: {self.LAYOUT}.{folder}{hint} Pass '
+            'check_files=False to skip this check.')
+
+    # ------------------------------------------------------------------
+    # access
+
+    def get_pids(self) -> np.ndarray:
+        """The pid of every item, in item order (cached).
+
+        Used by :class:`IdentityBalancedSampler`; computed once from
+        ``get_data_info`` so it also holds after ``indices`` subsetting.
+
+        Returns:
+            np.ndarray: int64 array of length ``len(self)``.
+        """
+        if self._pids is None or len(self._pids) != len(self):
+            self._pids = np.array(
+                [self.get_data_info(i)['pid'] for i in range(len(self))],
+                dtype=np.int64)
+        return self._pids
+
+    def get_cat_ids(self, idx: int) -> List[int]:
+        """The identity of item ``idx``, for mmengine's class-aware wrappers.
+
+        Args:
+            idx (int): Item index.
+
+        Returns:
+            list[int]: ``[pid]``.
+        """
+        return [int(self.get_data_info(idx)['pid'])]
+
+    def get_subset_(self, indices: Union[Sequence[int], int]) -> None:
+        """mmengine's in-place subset; also drops the cached pids."""
+        super().get_subset_(indices)
+        self._pids = None
+
+    def get_subset(self, indices: Union[Sequence[int], int]) -> 'BaseDataset':
+        """mmengine's subset copy, without the parent's cached pids."""
+        subset = super().get_subset(indices)
+        subset._pids = None
+        return subset
+
+    def prepare_data(self, idx: int) -> Optional[dict]:
+        """Run ``pipeline`` / ``text_pipeline`` as the item needs, then pack.
+
+        Args:
+            idx (int): Item index.
+
+        Returns:
+            dict | None: ``{'inputs': ..., 'data_samples': ...}``, or None
+            when a transform drops the item (mmengine then refetches another
+            one during training).
+        """
+        results = self.get_data_info(idx)
+        if 'img_path' in results:
+            results = self.pipeline(results)
+            if results is None:
+                return None
+        if 'caption' in results:
+            results = self.text_pipeline(results)
+            if results is None:
+                return None
+        return self.pack(results)
+
+    def __repr__(self) -> str:
+        size = len(self) if self._fully_initialized else 'not loaded'
+        return (f'{type(self).__name__}(split={self.split!r}, '
+                f'ann_file={self.ann_file!r}, items={size})')

@@ -1,0 +1,203 @@
+"""IdentityBalancedSampler: P x K batches, determinism, rank slices."""
+import collections
+
+import numpy as np
+import pytest
+
+from mmreid_clip.datasets.samplers import (IdentityBalancedSampler,
+                                           identity_sampler)
+from mmreid_clip.registry import DATA_SAMPLERS
+
+
+class PidDataset:
+    """Only ``get_data_info(i)['pid']``, like any mmengine dataset."""
+
+    def __init__(self, pids):
+        self.pids = list(pids)
+        self.calls = 0
+
+    def __len__(self):
+        return len(self.pids)
+
+    def get_data_info(self, idx):
+        self.calls += 1
+        return dict(pid=self.pids[idx])
+
+
+def imbalanced_pids():
+    # identity i has 1 + (3 * i) % 11 items: 1..11 items, shuffled order
+    pids = [i for i in range(40) for _ in range(1 + (3 * i) % 11)]
+    return np.random.default_rng(0).permutation(pids).tolist()
+
+
+def batches_of(sampler, batch_size):
+    order = list(sampler)
+    assert len(order) == len(sampler)
+    assert len(order) % batch_size == 0
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@pytest.mark.parametrize('k, batch_size', [(4, 16), (2, 8), (3, 3)])
+def test_every_batch_is_p_by_k(k, batch_size):
+    ds = PidDataset(imbalanced_pids())
+    sampler = IdentityBalancedSampler(
+        ds, num_instances=k, batch_size=batch_size, seed=1)
+    assert ds.calls == len(ds)  # pids read once, at construction
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        for batch in batches_of(sampler, batch_size):
+            counts = collections.Counter(ds.pids[i] for i in batch)
+            assert len(counts) == batch_size // k
+            assert set(counts.values()) == {k}
+    assert ds.calls == len(ds)
+
+
+def test_epoch_covers_about_the_dataset():
+    pids = imbalanced_pids()
+    sampler = IdentityBalancedSampler(
+        PidDataset(pids), num_instances=4, batch_size=16, seed=0)
+    # round(N / K) groups, cut to whole batches of 4 groups
+    groups = int(len(pids) / 4 + 0.5)
+    assert len(sampler) == groups // 4 * 16
+    assert abs(len(sampler) - len(pids)) < 16
+    seen = set(sampler)
+    # items are drawn about once: most of the dataset is seen each epoch
+    # (identities with fewer than K items take K slots for fewer items)
+    assert len(seen) > 0.8 * len(pids)
+
+
+def test_small_identities_sampled_with_replacement():
+    pids = [0] * 1 + [1] * 2 + [2] * 4 + [3] * 5
+    sampler = IdentityBalancedSampler(
+        PidDataset(pids), num_instances=4, batch_size=8, seed=3)
+    groups = sampler.global_batches().reshape(-1, 4)
+    for group in groups:
+        assert len({pids[i] for i in group}) == 1
+    by_pid = {pids[g[0]]: sorted(g) for g in groups}
+    assert by_pid.get(0, [0] * 4) == [0] * 4  # one image, repeated K times
+    if 1 in by_pid:
+        assert set(by_pid[1]) == {1, 2}  # both images, one repeated
+
+
+def test_heavy_identity_is_capped():
+    # one identity with 40 items, three with 4: a batch of 4 identities
+    # can hold the big one only once, so it cannot fill the epoch alone
+    pids = [0] * 40 + [1] * 4 + [2] * 4 + [3] * 4
+    sampler = IdentityBalancedSampler(
+        PidDataset(pids), num_instances=4, batch_size=16, seed=0)
+    batches = batches_of(sampler, 16)
+    assert len(batches) == len(pids) // 4 // 4
+    for batch in batches:
+        assert collections.Counter(pids[i] for i in batch) == {
+            0: 4,
+            1: 4,
+            2: 4,
+            3: 4
+        }
+
+
+def test_deterministic_by_seed_and_epoch():
+    ds = PidDataset(imbalanced_pids())
+
+    def order(seed, epoch):
+        s = IdentityBalancedSampler(ds, 4, batch_size=16, seed=seed)
+        s.set_epoch(epoch)
+        return list(s)
+
+    assert order(5, 0) == order(5, 0)
+    assert order(5, 1) == order(5, 1)
+    assert order(5, 0) != order(5, 1)
+    assert order(5, 0) != order(6, 0)
+
+
+def test_no_shuffle_is_fixed_and_ordered():
+    pids = [2, 0, 1, 0, 2, 1, 0, 2, 1, 0, 1, 2]
+    s = IdentityBalancedSampler(
+        PidDataset(pids), num_instances=2, batch_size=6, shuffle=False, seed=0)
+    first = list(s)
+    s.set_epoch(3)
+    assert list(s) == first
+    for batch in batches_of(s, 6):
+        assert sorted(collections.Counter(pids[i] for i in batch).values()) \
+            == [2, 2, 2]
+
+
+def test_ranks_get_disjoint_equal_slices(monkeypatch):
+    # every identity has a multiple of K items: no index is drawn twice
+    pids = [i for i in range(23) for _ in range(4 * (1 + i % 3))]
+    ds = PidDataset(pids)
+    world = 3
+    per_rank = []
+    for rank in range(world):
+        monkeypatch.setattr(
+            identity_sampler, 'get_dist_info', lambda rank=rank: (rank, world))
+        s = IdentityBalancedSampler(ds, num_instances=4, batch_size=8, seed=7)
+        s.set_epoch(2)
+        per_rank.append(list(s))
+        assert len(s) == len(per_rank[-1])
+        global_order = s.global_batches().reshape(-1).tolist()
+    assert len({len(o) for o in per_rank}) == 1
+    assert len(per_rank[0]) % 8 == 0
+    # the ranks' slices, in rank order, are the one global order
+    assert sum(per_rank, []) == global_order
+    for a in range(world):
+        for b in range(a + 1, world):
+            assert not set(per_rank[a]) & set(per_rank[b])
+    for batch in batches_of(s, 8):
+        assert len({pids[i] for i in batch}) == 2
+
+
+def test_unsynchronised_seed_is_drawn_via_sync_random_seed(monkeypatch):
+    monkeypatch.setattr(identity_sampler, 'sync_random_seed', lambda: 1234)
+    s = IdentityBalancedSampler(PidDataset([0, 0, 1, 1]), 2, batch_size=4)
+    assert s.seed == 1234
+
+
+def test_without_batch_size_yields_k_groups():
+    pids = imbalanced_pids()
+    s = IdentityBalancedSampler(PidDataset(pids), num_instances=4, seed=0)
+    order = list(s)
+    assert len(order) == int(len(pids) / 4 + 0.5) * 4
+    for i in range(0, len(order), 4):
+        assert len({pids[j] for j in order[i:i + 4]}) == 1
+
+
+def test_bad_arguments():
+    ds = PidDataset([0, 0, 1, 1])
+    with pytest.raises(ValueError, match='multiple of num_instances'):
+        IdentityBalancedSampler(ds, num_instances=4, batch_size=6)
+    with pytest.raises(ValueError, match='at least 3 identities'):
+        IdentityBalancedSampler(ds, num_instances=2, batch_size=6)
+    with pytest.raises(ValueError, match='num_instances'):
+        IdentityBalancedSampler(ds, num_instances=0)
+    with pytest.raises(TypeError, match='get_pids'):
+        IdentityBalancedSampler([1, 2, 3], num_instances=1)
+
+
+def test_registry_and_large_dataset_speed():
+    """CUHK-PEDES-sized: 68k items, 11k identities, one epoch quickly."""
+    import time
+
+    class Big:
+
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.pids = np.repeat(
+                np.arange(11003), rng.choice([4, 6, 8], 11003))
+
+        def __len__(self):
+            return len(self.pids)
+
+        def get_pids(self):
+            return self.pids
+
+    ds = Big()
+    sampler = DATA_SAMPLERS.build(
+        dict(type='IdentityBalancedSampler', num_instances=4, batch_size=64),
+        default_args=dict(dataset=ds, seed=0))
+    start = time.perf_counter()
+    order = np.fromiter(iter(sampler), dtype=np.int64)
+    assert time.perf_counter() - start < 5
+    assert abs(len(order) - len(ds)) < 64
+    per_batch = ds.pids[order].reshape(-1, 64)
+    assert all(len(np.unique(b)) == 16 for b in per_batch[:50])
