@@ -1,1 +1,3 @@
+from .text_image_retrieval import TextImageRetrievalMetric
 
+__all__ = ['TextImageRetrievalMetric']
