@@ -70,7 +70,11 @@ def _checkpoint_safe_globals() -> List:
 
 def _history_buffer_getattr(obj, name: str):
     from mmengine.logging.history_buffer import HistoryBuffer
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    # the built-in statistics are registered lazily (on the first
+    # HistoryBuffer()), so name them explicitly as well
+    allowed = {'min', 'max', 'current', 'mean'}
+    allowed.update(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in allowed:
         return getattr(obj, name)
     raise UnsafeCheckpointError(
         f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint')

@@ -60,6 +60,13 @@ def main():
     setup_runtime(cfg, trust_checkpoint=args.trust_checkpoint)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
+    if runner.rank == 0:
+        width = max(len(k) for k in metrics)
+        lines = [f'  {k:<{width}}  {v:8.2f}' for k, v in metrics.items()]
+        print(f'\nTest metrics of {args.checkpoint} '
+              f'({cfg.test_dataloader.dataset.get("type")}, split '
+              f'{cfg.test_dataloader.dataset.get("split")!r}):\n' +
+              '\n'.join(lines), flush=True)
     if args.out and runner.rank == 0:
         with open(args.out, 'w') as f:
             json.dump(metrics, f, indent=2)
