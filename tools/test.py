@@ -57,7 +57,10 @@ def main():
     cfg.load_from = args.checkpoint
     cfg.resume = False
     cfg.launcher = args.launcher
-    setup_runtime(cfg, trust_checkpoint=args.trust_checkpoint)
+    setup_runtime(
+        cfg,
+        trust_checkpoint=args.trust_checkpoint,
+        loaders=('test_dataloader', ))
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if runner.rank == 0:

@@ -1,7 +1,7 @@
 """Runtime set-up shared by the train/test tools and the inference API."""
 import os
 import os.path as osp
-from typing import Any, List
+from typing import Any, List, Sequence
 
 import torch
 from mmengine.config import Config
@@ -52,16 +52,23 @@ def _looks_like_path(value: str) -> bool:
         ('.pt', '.pth', '.bin', '.safetensors', '.json')))
 
 
-def missing_files(cfg: Config) -> List[str]:
+_ALL_LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def missing_files(cfg: Config,
+                  loaders: Sequence[str] = _ALL_LOADERS) -> List[str]:
     """Files and folders the config names that do not exist.
 
     Checks ``pretrained`` weight paths and dataset ``data_root`` folders of
     the dataloaders that will be used, so a run without its data or weights
     stops before any model is built, with one message naming them all.
+
+    Args:
+        cfg (Config): The config.
+        loaders (Sequence[str]): The dataloaders the run will build.
     """
     problems = []
-    keys = [k for k in ('train_dataloader', 'val_dataloader',
-                        'test_dataloader') if cfg.get(k)]
+    keys = [k for k in loaders if cfg.get(k)]
     for key in keys:
         for node in _iter_dicts(cfg[key].get('dataset', {})):
             root = node.get('data_root')
@@ -77,18 +84,26 @@ def missing_files(cfg: Config) -> List[str]:
     return sorted(set(problems))
 
 
-def setup_runtime(cfg: Config, trust_checkpoint: bool = False) -> Config:
+def setup_runtime(cfg: Config,
+                  trust_checkpoint: bool = False,
+                  loaders: Sequence[str] = _ALL_LOADERS) -> Config:
     """Prepare the process and the config for ``Runner.from_cfg``.
 
     Installs the compatibility patches, checks that the data and weights
     exist, sets up gloo for CPU-only distributed runs and fixes dataloader
     options that torch rejects with ``num_workers=0``.
+
+    Args:
+        cfg (Config): The config, changed in place.
+        trust_checkpoint (bool): Allow arbitrary pickled checkpoints.
+        loaders (Sequence[str]): The dataloaders the run will build; only
+            their data is checked.
     """
     apply_patches()
     register_all_modules(init_scope=False)
     if trust_checkpoint:
         os.environ[TRUST_ENV] = '1'
-    problems = missing_files(cfg)
+    problems = missing_files(cfg, loaders)
     if problems:
         raise FileNotFoundError(
             'The config names files that are not there:\n  - ' +
