@@ -104,3 +104,14 @@ def test_distributed_two_processes_cpu(synth_root, tmp_path):
                _options(synth_root, work), extra_env=env)
     assert osp.isfile(osp.join(work, 'epoch_1.pth'))
     assert 't2i/R@1' in out
+
+
+def test_amp_on_cpu_uses_bf16_autocast(synth_root, tmp_path):
+    if __import__('torch').cuda.is_available():
+        pytest.skip('checks the CPU path of --amp')
+    work = str(tmp_path / 'amp')
+    _run([sys.executable, 'tools/train.py', CFG, '--amp', '--no-validate'] +
+         _options(synth_root, work))
+    dumped = open(osp.join(work, osp.basename(CFG))).read()
+    assert "type='CPUAutocastOptimWrapper'" in dumped
+    assert osp.isfile(osp.join(work, 'epoch_1.pth'))
