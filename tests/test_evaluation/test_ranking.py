@@ -1,123 +1,442 @@
+"""The chunked ranking core against hand-computed cases and a full sort."""
+import math
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mmreid_clip.evaluation.functional import rank_queries, summarize
+from mmreid_clip.evaluation.functional import (DEFAULT_MEMORY_BUDGET,
+                                               QueryRanks, auto_chunk_size,
+                                               rank_queries, summarize)
 
 
-def brute_force(scores, q_labels, g_labels, junk=None, topk=(1, 5, 10)):
-    """Per-query loop over a full stable sort: the reference definition."""
-    firsts, aps, inps = [], [], []
-    for q in range(scores.shape[0]):
-        keep = np.ones(scores.shape[1], bool) if junk is None else ~junk[q]
-        idx = np.nonzero(keep)[0]
-        # stable descending: sort by (-score, index)
-        order = idx[np.lexsort((idx, -scores[q, idx]))]
-        hits = g_labels[order] == q_labels[q]
-        if not hits.any():
+def reference(scores, q_labels, g_labels, junk=None):
+    """The definition, one query at a time, with a full stable sort.
+
+    Junk items are removed before sorting (a boolean-mask selection keeps
+    index order, so ties still break by ascending gallery index).
+    """
+    scores, q_labels, g_labels = map(torch.as_tensor,
+                                     (scores, q_labels, g_labels))
+    first, ap, inp, num_pos = [], [], [], []
+    for q in range(scores.size(0)):
+        keep = (
+            torch.ones(scores.size(1), dtype=torch.bool)
+            if junk is None else ~torch.as_tensor(junk[q]))
+        order = torch.sort(
+            scores[q][keep], descending=True, stable=True).indices
+        hits = (g_labels[keep][order] == q_labels[q]).nonzero().flatten() + 1
+        m = hits.numel()
+        num_pos.append(m)
+        if m == 0:
+            first.append(0), ap.append(0.), inp.append(0.)
             continue
-        ranks = np.nonzero(hits)[0] + 1
-        firsts.append(ranks[0])
-        aps.append(np.mean(np.arange(1, len(ranks) + 1) / ranks))
-        inps.append(len(ranks) / ranks[-1])
-    firsts = np.array(firsts)
-    out = {f'R@{k}': 100 * np.mean(firsts <= k) for k in topk}
-    out['mAP'] = 100 * np.mean(aps)
-    out['mINP'] = 100 * np.mean(inps)
-    out['num_valid'] = len(firsts)
-    return out
+        first.append(int(hits[0]))
+        ap.append(float((torch.arange(1, m + 1) / hits.double()).mean()))
+        inp.append(m / float(hits[-1]))
+    return QueryRanks(
+        torch.tensor(first, dtype=torch.long),
+        torch.tensor(ap, dtype=torch.float64),
+        torch.tensor(inp, dtype=torch.float64),
+        torch.tensor(num_pos, dtype=torch.long))
 
 
-def test_hand_computed_case():
-    # 2 queries, 5 gallery items.
-    scores = torch.tensor([[0.9, 0.8, 0.7, 0.6, 0.5],
-                           [0.1, 0.9, 0.3, 0.8, 0.2]])
-    q = torch.tensor([1, 2])
-    g = torch.tensor([0, 1, 0, 1, 2])
-    # query 0 (label 1): ranking 0,1,2,3,4 -> positives at ranks 2 and 4:
-    #   AP = (1/2 + 2/4)/2 = 0.5, INP = 2/4 = 0.5, first = 2
-    # query 1 (label 2): ranking 1,3,2,4,0 -> positive at rank 4:
-    #   AP = 1/4, INP = 1/4, first = 4
+def assert_same(got: QueryRanks, want: QueryRanks):
+    assert got.first_rank.dtype == torch.int64
+    assert got.num_pos.dtype == torch.int64
+    assert got.ap.dtype == got.inp.dtype == torch.float64
+    assert got.first_rank.tolist() == want.first_rank.tolist()
+    assert got.num_pos.tolist() == want.num_pos.tolist()
+    torch.testing.assert_close(got.ap, want.ap, rtol=0, atol=1e-12)
+    torch.testing.assert_close(got.inp, want.inp, rtol=0, atol=1e-12)
+
+
+# --------------------------------------------------------------------------
+# hand-computed cases
+
+
+def test_hand_computed_distinct_scores():
+    g = [0, 1, 0, 2, 1, 0]  # gallery labels, indices 0..5
+    scores = torch.tensor([
+        [0.1, 0.9, 0.8, 0.7, 0.3, 0.2],  # q0, label 0
+        [0.5, 0.6, 0.1, 0.2, 0.9, 0.3],  # q1, label 1
+        [0.6, 0.5, 0.4, 0.3, 0.2, 0.1],  # q2, label 2
+        [0.6, 0.5, 0.4, 0.3, 0.2, 0.1],  # q3, label 7: absent
+    ])
+    q = [0, 1, 2, 7]
+    # q0: order 1,2,3,4,5,0 -> labels 1,0,2,1,0,0: positives at ranks 2,5,6
+    #     first 2; AP = (1/2 + 2/5 + 3/6) / 3 = 1.4/3; INP = 3/6
+    # q1: order 4,1,0,5,3,2 -> positives at ranks 1,2
+    #     first 1; AP = (1/1 + 2/2) / 2 = 1; INP = 2/2 = 1
+    # q2: order 0..5 -> the only positive (index 3) at rank 4
+    #     first 4; AP = 1/4; INP = 1/4
+    # q3: no positive -> invalid, all zeros
     ranks = rank_queries(scores=scores, query_labels=q, gallery_labels=g)
-    assert ranks.first_rank.tolist() == [2, 4]
-    assert ranks.ap.tolist() == pytest.approx([0.5, 0.25])
-    assert ranks.inp.tolist() == pytest.approx([0.5, 0.25])
-    m = summarize(ranks, topk=(1, 2, 4))
-    assert m['R@1'] == 0 and m['R@2'] == 50 and m['R@4'] == 100
-    assert m['mAP'] == pytest.approx(37.5)
-    assert m['mINP'] == pytest.approx(37.5)
+    assert ranks.first_rank.tolist() == [2, 1, 4, 0]
+    assert ranks.num_pos.tolist() == [3, 2, 1, 0]
+    assert ranks.valid.tolist() == [True, True, True, False]
+    assert ranks.ap.tolist() == pytest.approx([1.4 / 3, 1.0, 0.25, 0.0])
+    assert ranks.inp.tolist() == pytest.approx([0.5, 1.0, 0.25, 0.0])
+
+    # over the 3 valid queries, in percent:
+    #   R@1 = 1/3 (q1); R@2 = 2/3 (q0, q1); R@5 = R@10 = 3/3
+    #   mAP = (1.4/3 + 1 + 0.25) / 3 = 57.222...%
+    #   mINP = (0.5 + 1 + 0.25) / 3 = 58.333...%
+    m = summarize(ranks, topk=(1, 2, 5, 10))
+    assert m['R@1'] == pytest.approx(100 / 3)
+    assert m['R@2'] == pytest.approx(200 / 3)
+    assert m['R@5'] == m['R@10'] == 100.0
+    assert m['mAP'] == pytest.approx(100 * (1.4 / 3 + 1.25) / 3)
+    assert m['mINP'] == pytest.approx(100 * 1.75 / 3)
+    assert m['num_valid'] == 3 and m['num_invalid'] == 1
+    assert list(m) == [
+        'R@1', 'R@2', 'R@5', 'R@10', 'mAP', 'mINP', 'num_valid', 'num_invalid'
+    ]
+    assert_same(ranks, reference(scores, q, g))
 
 
-def test_ties_keep_gallery_order():
-    # every score equal: the positive at index 3 ranks 4th
-    scores = torch.zeros(1, 5)
-    ranks = rank_queries(scores=scores, query_labels=torch.tensor([7]),
-                         gallery_labels=torch.tensor([0, 1, 2, 7, 3]))
-    assert ranks.first_rank.tolist() == [4]
-    assert ranks.ap.tolist() == pytest.approx([0.25])
+def test_all_equal_scores_rank_by_gallery_index():
+    # every score ties: the ranking is the gallery order 0,1,2,3, so the
+    # positives (indices 1 and 3) rank after the negatives before them:
+    # ranks 2 and 4 -> first 2, AP = (1/2 + 2/4)/2 = 0.5, INP = 2/4
+    scores = torch.full((1, 4), 0.5)
+    ranks = rank_queries(
+        scores=scores, query_labels=[0], gallery_labels=[1, 0, 1, 0])
+    assert ranks.first_rank.tolist() == [2]
+    assert ranks.ap.tolist() == [0.5]
+    assert ranks.inp.tolist() == [0.5]
 
 
-def test_query_without_positive_is_skipped():
-    scores = torch.tensor([[0.5, 0.4], [0.3, 0.9]])
-    ranks = rank_queries(scores=scores, query_labels=torch.tensor([1, 5]),
-                         gallery_labels=torch.tensor([1, 2]))
-    assert ranks.valid.tolist() == [True, False]
-    m = summarize(ranks)
-    assert m['R@1'] == 100 and m['num_invalid'] == 1
-    with pytest.raises(ValueError, match='no query'):
-        summarize(rank_queries(scores=scores[1:], query_labels=torch.tensor(
-            [5]), gallery_labels=torch.tensor([1, 2])))
+def test_partial_ties_and_signed_zero():
+    # order: 0 (0.9), then the tie 1,2,3 in index order, then 4 (0.1);
+    # positives (label 1) at indices 1,3,4 -> ranks 2,4,5
+    # AP = (1/2 + 2/4 + 3/5)/3 = 1.6/3; INP = 3/5; first 2
+    scores = torch.tensor([[0.9, 0.5, 0.5, 0.5, 0.1]])
+    ranks = rank_queries(
+        scores=scores, query_labels=[1], gallery_labels=[0, 1, 0, 1, 1])
+    assert ranks.first_rank.tolist() == [2]
+    assert ranks.ap.tolist() == pytest.approx([1.6 / 3])
+    assert ranks.inp.tolist() == pytest.approx([0.6])
+    # -0.0 == +0.0: a tie, so the positive at index 1 ranks second
+    for dtype in (torch.float32, torch.float64):
+        zeros = torch.tensor([[-0.0, 0.0], [0.0, -0.0]], dtype=dtype)
+        ranks = rank_queries(
+            scores=zeros, query_labels=[1, 1], gallery_labels=[0, 1])
+        assert ranks.first_rank.tolist() == [2, 2]
+
+
+def test_infinite_scores_are_ordered():
+    inf = float('inf')
+    scores = torch.tensor([[-inf, inf, 0.0, inf, -inf]])
+    # order: 1, 3 (tied +inf), 2, 0, 4 (tied -inf); label-1 items 3 and 4
+    # rank 2 and 5: AP = (1/2 + 2/5)/2 = 0.45, INP = 2/5
+    for dtype in (torch.float32, torch.float64):
+        ranks = rank_queries(
+            scores=scores.to(dtype),
+            query_labels=[1],
+            gallery_labels=[0, 0, 0, 1, 1])
+        assert ranks.first_rank.tolist() == [2]
+        assert ranks.ap.tolist() == pytest.approx([0.45])
+        assert ranks.inp.tolist() == pytest.approx([0.4])
 
 
 def test_junk_is_removed_from_the_ranking():
-    scores = torch.tensor([[0.9, 0.8, 0.7]])
-    q, g = torch.tensor([1]), torch.tensor([1, 0, 1])
-    junk = torch.tensor([[True, False, False]])
-    # without junk: first positive at rank 1; with item 0 junked the
-    # ranking is (1, 2): positive at rank 2, and the junked positive is gone
-    ranks = rank_queries(scores=scores, query_labels=q, gallery_labels=g,
-                         junk_fn=lambda rows: junk[rows])
-    assert ranks.first_rank.tolist() == [2]
-    assert ranks.num_pos.tolist() == [1]
-    assert ranks.ap.tolist() == pytest.approx([0.5])
+    scores = torch.tensor([[0.9, 0.8, 0.7, 0.6, 0.5]] * 3)
+    g = [0, 1, 0, 1, 1]
+    junk = torch.tensor([
+        [True, False, False, True, False],  # a negative and a positive
+        [False, True, False, True, True],  # every positive
+        [False] * 5,  # nothing
+    ])
+    # q0 without junk: labels 0,1,0,1,1 -> ranks 2,4,5. Junk removes index
+    #     0 (a negative: everything moves up) and index 3 (a positive: it
+    #     is no longer counted): ranking 1,2,4 -> positives at ranks 1,3
+    #     first 1; AP = (1/1 + 2/3)/2 = 5/6; INP = 2/3; 2 positives
+    # q1: all positives are junk -> no positive, skipped
+    # q2: ranks 2,4,5 -> AP = (1/2 + 2/4 + 3/5)/3 = 1.6/3, INP = 3/5
+    seen = []
+
+    def junk_fn(rows):
+        seen.append((rows.start, rows.stop))
+        return junk[rows]
+
+    ranks = rank_queries(
+        scores=scores,
+        query_labels=[1, 1, 1],
+        gallery_labels=g,
+        junk_fn=junk_fn,
+        chunk_size=2)
+    assert seen == [(0, 2), (2, 3)]
+    assert ranks.first_rank.tolist() == [1, 0, 2]
+    assert ranks.num_pos.tolist() == [2, 0, 3]
+    assert ranks.ap.tolist() == pytest.approx([5 / 6, 0.0, 1.6 / 3])
+    assert ranks.inp.tolist() == pytest.approx([2 / 3, 0.0, 0.6])
+    assert_same(ranks, reference(scores, [1, 1, 1], g, junk))
 
 
-@pytest.mark.parametrize('chunk', [1, 3, 17, 1000])
-def test_matches_brute_force_with_many_ties(chunk):
-    rng = np.random.default_rng(chunk)
-    scores = rng.integers(0, 4, size=(40, 60)).astype(np.float32) / 4
-    q = rng.integers(0, 6, 40)
-    g = rng.integers(0, 6, 60)
-    junk = rng.random((40, 60)) < 0.1
-    ref = brute_force(scores, q, g, junk, topk=(1, 5, 10))
-    ranks = rank_queries(scores=torch.from_numpy(scores),
-                         query_labels=torch.from_numpy(q),
-                         gallery_labels=torch.from_numpy(g),
-                         junk_fn=lambda rows: torch.from_numpy(junk[rows]),
-                         chunk_size=chunk)
-    got = summarize(ranks)
-    for key in ('R@1', 'R@5', 'R@10', 'mAP', 'mINP', 'num_valid'):
-        assert got[key] == pytest.approx(ref[key], abs=1e-9), key
+def test_junk_callback_may_return_none_and_is_validated():
+    scores = torch.rand(4, 6)
+    labels = [0, 1, 0, 1]
+    g = [0, 1, 2, 0, 1, 2]
+    plain = rank_queries(scores=scores, query_labels=labels, gallery_labels=g)
+    none = rank_queries(
+        scores=scores,
+        query_labels=labels,
+        gallery_labels=g,
+        junk_fn=lambda rows: None,
+        chunk_size=3)
+    assert_same(none, plain)
+    with pytest.raises(ValueError, match='bool tensor of shape'):
+        rank_queries(
+            scores=scores,
+            query_labels=labels,
+            gallery_labels=g,
+            junk_fn=lambda rows: torch.zeros(
+                rows.stop - rows.start, 5, dtype=torch.bool))
+    with pytest.raises(ValueError, match='bool tensor'):
+        rank_queries(
+            scores=scores,
+            query_labels=labels,
+            gallery_labels=g,
+            junk_fn=lambda rows: torch.zeros(rows.stop - rows.start, 6))
 
 
-def test_features_path_equals_scores_path():
+def test_reid_style_junk_same_camera():
+    # Market-1501 rule: same pid and same camera is junk
     torch.manual_seed(0)
-    qf, gf = torch.randn(50, 16), torch.randn(80, 16)
-    ql, gl = torch.randint(0, 10, (50, )), torch.randint(0, 10, (80, ))
-    a = rank_queries(qf, gf, ql, gl, normalize=True, chunk_size=7)
-    qn = torch.nn.functional.normalize(qf, dim=1)
-    gn = torch.nn.functional.normalize(gf, dim=1)
-    b = rank_queries(scores=qn @ gn.t(), query_labels=ql, gallery_labels=gl)
-    assert torch.equal(a.first_rank, b.first_rank)
-    assert torch.allclose(a.ap, b.ap)
-    ref = brute_force((qn @ gn.t()).numpy(), ql.numpy(), gl.numpy())
-    assert summarize(a)['mAP'] == pytest.approx(ref['mAP'], abs=1e-9)
+    q_pid, g_pid = torch.randint(0, 6, (40, )), torch.randint(0, 6, (90, ))
+    q_cam, g_cam = torch.randint(0, 3, (40, )), torch.randint(0, 3, (90, ))
+    scores = torch.randint(0, 5, (40, 90)).float()
+
+    def junk_fn(rows):
+        return ((q_pid[rows, None] == g_pid[None]) &
+                (q_cam[rows, None] == g_cam[None]))
+
+    full_junk = junk_fn(slice(0, 40))
+    want = reference(scores, q_pid, g_pid, full_junk)
+    for chunk in (1, 7, 40):
+        got = rank_queries(
+            scores=scores,
+            query_labels=q_pid,
+            gallery_labels=g_pid,
+            junk_fn=junk_fn,
+            chunk_size=chunk)
+        assert_same(got, want)
 
 
-def test_bad_shapes():
-    with pytest.raises(ValueError, match='-d'):
-        rank_queries(torch.randn(2, 3), torch.randn(4, 5),
-                     torch.zeros(2), torch.zeros(4))
-    with pytest.raises(ValueError, match='labels'):
-        rank_queries(scores=torch.zeros(2, 3), query_labels=torch.zeros(2),
-                     gallery_labels=torch.zeros(2))
+# --------------------------------------------------------------------------
+# agreement with the full sort
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64, torch.half])
+@pytest.mark.parametrize('levels', [2, 5, None])
+def test_matches_full_sort_with_many_ties(dtype, levels):
+    gen = torch.Generator().manual_seed(levels or 0)
+    num_q, num_g = 37, 53
+    if levels is None:
+        scores = torch.randn(num_q, num_g, generator=gen)
+    else:  # a few distinct values: ties everywhere
+        scores = torch.randint(
+            0, levels, (num_q, num_g), generator=gen).float() / levels
+    scores = scores.to(dtype)
+    # labels 0..7 on queries, 0..5 on the gallery: some queries have none
+    q = torch.randint(0, 8, (num_q, ), generator=gen)
+    g = torch.randint(0, 6, (num_g, ), generator=gen)
+    junk = torch.rand(num_q, num_g, generator=gen) < 0.2
+    for use_junk in (False, True):
+        want = reference(scores, q, g, junk if use_junk else None)
+        for chunk in (1, 4, num_q, num_q + 10, None):
+            got = rank_queries(
+                scores=scores,
+                query_labels=q,
+                gallery_labels=g,
+                junk_fn=(lambda rows: junk[rows]) if use_junk else None,
+                chunk_size=chunk)
+            assert_same(got, want)
+
+
+def test_medium_random_shape_matches_full_sort():
+    gen = torch.Generator().manual_seed(1)
+    num_q, num_g = 400, 700
+    scores = torch.randn(num_q, num_g, generator=gen)
+    scores[:, ::7] = scores[:, :1]  # plenty of exact ties with column 0
+    q = torch.randint(0, 150, (num_q, ), generator=gen)
+    g = torch.randint(0, 150, (num_g, ), generator=gen)
+    want = reference(scores, q, g)
+    assert_same(
+        rank_queries(
+            scores=scores, query_labels=q, gallery_labels=g, chunk_size=64),
+        want)
+    # numpy input, float64, and auto chunking
+    assert_same(
+        rank_queries(
+            scores=scores.double().numpy(),
+            query_labels=q.numpy(),
+            gallery_labels=g.numpy()), want)
+
+
+def _sparse_unit_features(num, dim, gen):
+    """Rows with four entries of +-1: L2 norm 2, so the normalised entries
+    are +-0.5 and every dot product is an exact multiple of 0.25 whatever
+    the summation order (many ties, and exact under any BLAS blocking)."""
+    feats = torch.zeros(num, dim)
+    cols = torch.rand(num, dim, generator=gen).argsort(dim=1)[:, :4]
+    signs = torch.randint(0, 2, (num, 4), generator=gen).float() * 2 - 1
+    return feats.scatter_(1, cols, signs)
+
+
+@pytest.mark.parametrize('normalize', [False, True])
+def test_features_match_full_sort(normalize):
+    gen = torch.Generator().manual_seed(2)
+    qf = _sparse_unit_features(90, 6, gen)
+    gf = _sparse_unit_features(120, 6, gen)
+    q = torch.randint(0, 10, (90, ), generator=gen)
+    g = torch.randint(0, 10, (120, ), generator=gen)
+    scale = 0.5 if normalize else 1.0
+    want = reference((qf * scale) @ (gf * scale).t(), q, g)
+    for chunk in (1, 13, 200, None):
+        got = rank_queries(qf, gf, q, g, normalize=normalize, chunk_size=chunk)
+        assert_same(got, want)
+    # float64 features go through the float64 path
+    assert_same(
+        rank_queries(
+            qf.double(), gf.double(), q, g, normalize=normalize, chunk_size=7),
+        want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    num_q=st.integers(1, 12),
+    num_g=st.integers(1, 15),
+    levels=st.integers(1, 4),
+    num_labels=st.integers(1, 4),
+    chunk=st.integers(1, 14),
+    junk_rate=st.sampled_from([0.0, 0.3]),
+    double=st.booleans(),
+    seed=st.integers(0, 2**31 - 1))
+def test_property_matches_full_sort(num_q, num_g, levels, num_labels, chunk,
+                                    junk_rate, double, seed):
+    gen = torch.Generator().manual_seed(seed)
+    scores = torch.randint(0, levels, (num_q, num_g), generator=gen) - 1.0
+    scores = scores.double() if double else scores
+    q = torch.randint(0, num_labels, (num_q, ), generator=gen)
+    g = torch.randint(0, num_labels, (num_g, ), generator=gen)
+    junk = torch.rand(num_q, num_g, generator=gen) < junk_rate
+    got = rank_queries(
+        scores=scores,
+        query_labels=q,
+        gallery_labels=g,
+        junk_fn=lambda rows: junk[rows],
+        chunk_size=chunk)
+    assert_same(got, reference(scores, q, g, junk))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_cuda_matches_cpu():
+    gen = torch.Generator().manual_seed(3)
+    scores = torch.randint(0, 6, (300, 500), generator=gen).float()
+    q = torch.randint(0, 40, (300, ), generator=gen)
+    g = torch.randint(0, 40, (500, ), generator=gen)
+    junk = torch.rand(300, 500, generator=gen) < 0.1
+    want = reference(scores, q, g, junk)
+    junk_cuda = junk.cuda()
+    got = rank_queries(
+        scores=scores.cuda(),
+        query_labels=q.cuda(),
+        gallery_labels=g.cuda(),
+        junk_fn=lambda rows: junk_cuda[rows],
+        chunk_size=64)
+    assert got.first_rank.is_cuda
+    assert_same(QueryRanks(*(t.cpu() for t in got)), want)
+
+
+# --------------------------------------------------------------------------
+# chunking, edge cases and errors
+
+
+def test_chunks_follow_the_memory_budget():
+    assert auto_chunk_size(19848) == DEFAULT_MEMORY_BUDGET // (20 * 19848)
+    assert auto_chunk_size(
+        19848, dtype=torch.float64) == (
+            DEFAULT_MEMORY_BUDGET // (36 * 19848))
+    assert auto_chunk_size(10**9) == 1
+    seen = []
+
+    def record(rows):
+        seen.append(rows.stop - rows.start)
+
+    scores = torch.rand(10, 50)
+    rank_queries(
+        scores=scores,
+        query_labels=torch.zeros(10, dtype=torch.long),
+        gallery_labels=torch.zeros(50, dtype=torch.long),
+        junk_fn=record,
+        memory_budget=3 * 20 * 50)
+    assert seen == [3, 3, 3, 1]
+
+
+def test_empty_inputs():
+    ranks = rank_queries(
+        scores=torch.zeros(3, 0), query_labels=[1, 2, 3], gallery_labels=[])
+    assert ranks.num_pos.tolist() == [0, 0, 0]
+    assert ranks.first_rank.tolist() == [0, 0, 0]
+    ranks = rank_queries(
+        torch.zeros(0, 4), torch.ones(5, 4), [], [1, 1, 1, 1, 1])
+    assert ranks.num_pos.numel() == 0
+    with pytest.raises(ValueError, match='none of the 3 queries'):
+        summarize(
+            rank_queries(
+                scores=torch.rand(3, 2),
+                query_labels=[1, 2, 3],
+                gallery_labels=[4, 5]))
+
+
+def test_errors_are_clear():
+    with pytest.raises(ValueError, match='either both'):
+        rank_queries(query_labels=[0], gallery_labels=[0])
+    with pytest.raises(ValueError, match='either both'):
+        rank_queries(
+            torch.rand(1, 2),
+            query_labels=[0],
+            gallery_labels=[0],
+            scores=torch.rand(1, 1))
+    with pytest.raises(ValueError, match='required'):
+        rank_queries(scores=torch.rand(2, 2))
+    with pytest.raises(ValueError, match='3-d but gallery features are 5-d'):
+        rank_queries(
+            torch.randn(2, 3), torch.randn(4, 5), [0, 1], [0, 1, 2, 3])
+    with pytest.raises(ValueError, match='gallery_labels must be 1-D with 3'):
+        rank_queries(
+            scores=torch.rand(2, 3), query_labels=[0, 1], gallery_labels=[0])
+    with pytest.raises(TypeError, match='integer labels'):
+        rank_queries(
+            scores=torch.rand(2, 3),
+            query_labels=torch.zeros(2),
+            gallery_labels=[0, 1, 2])
+    with pytest.raises(TypeError, match='floating point'):
+        rank_queries(
+            scores=torch.ones(2, 3, dtype=torch.long),
+            query_labels=[0, 1],
+            gallery_labels=[0, 1, 2])
+    with pytest.raises(ValueError, match='chunk_size'):
+        rank_queries(
+            scores=torch.rand(2, 3),
+            query_labels=[0, 1],
+            gallery_labels=[0, 1, 2],
+            chunk_size=0)
+    nan = torch.rand(4, 3)
+    nan[2, 1] = math.nan
+    with pytest.raises(ValueError, match='NaN scores for queries 2..3'):
+        rank_queries(
+            scores=nan,
+            query_labels=[0] * 4,
+            gallery_labels=[0, 1, 2],
+            chunk_size=2)
+    # +inf and -inf in one chunk make the sum NaN but are legal scores:
+    # order 0 (+inf), 2 (0.0), 1 (-inf), so the positive 2 ranks second
+    infs = torch.tensor([[float('inf'), -float('inf'), 0.0]])
+    assert rank_queries(
+        scores=infs, query_labels=[0],
+        gallery_labels=np.array([1, 1, 0])).first_rank.tolist() == [2]

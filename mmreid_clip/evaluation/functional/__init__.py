@@ -1,4 +1,7 @@
-from .ranking import (QueryRanks, auto_chunk_size, rank_queries,
-                      summarize)
+from .ranking import (DEFAULT_MEMORY_BUDGET, JunkFn, QueryRanks,
+                      auto_chunk_size, rank_queries, summarize)
 
-__all__ = ['QueryRanks', 'auto_chunk_size', 'rank_queries', 'summarize']
+__all__ = [
+    'DEFAULT_MEMORY_BUDGET', 'JunkFn', 'QueryRanks', 'auto_chunk_size',
+    'rank_queries', 'summarize'
+]

@@ -1,44 +1,83 @@
 """Text-to-image (and image-to-text) person retrieval metric."""
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
+from mmengine.structures import BaseDataElement
+from torch import Tensor
 
 from mmreid_clip.evaluation.functional import rank_queries, summarize
 from mmreid_clip.registry import METRICS
 
 
-def _as_int(value) -> int:
-    return int(value.item() if torch.is_tensor(value) else value)
+def _as_int(value: Any, what: str) -> int:
+    """An int from an int, a numpy scalar or a one-element tensor."""
+    if torch.is_tensor(value):
+        if value.numel() != 1:
+            raise ValueError(f'{what} must be a single integer, got a tensor '
+                             f'of shape {tuple(value.shape)}')
+        value = value.item()
+    return int(value)
 
 
 @METRICS.register_module()
 class TextImageRetrievalMetric(BaseMetric):
-    """R@K, mAP and mINP of text-based person retrieval.
+    """R@K, mAP and mINP of text-based person retrieval (TIPR).
 
-    The standard TIPR protocol (``datasets-and-protocols.md`` §1.1, §5.1):
-    every caption is a query; the gallery holds every test image once; a
-    gallery image is a positive when it shows the query's identity; nothing
-    is junk. Similarity is the dot product of the L2-normalised features the
-    model attaches (``img_feat``, ``text_feat``; ``docs/design.md``). Ties
-    keep gallery order (see :mod:`mmreid_clip.evaluation.functional.ranking`).
+    The standard protocol (``datasets-and-protocols.md`` §1.1, §5.1): every
+    caption is a query; the gallery holds every image once; a gallery image
+    is a positive of a caption when it shows the same identity (``pid``);
+    there is no junk. For query q with positives at ranks ``r_1 < ... <
+    r_m``:
 
-    Items repeated by a distributed sampler's padding are dropped by
-    ``image_id`` / ``caption_id``.
+        R@K = mean_q 1[r_1 <= K],   mAP = mean_q (1/m) sum_i i / r_i,
+        mINP = mean_q m / r_m,
+
+    reported in percent. Queries whose identity has no image are left out
+    of the means and counted in the log. Scores are the dot products of the
+    features the model attaches (``img_feat``, ``text_feat``, see
+    ``docs/design.md``), L2-normalised again when ``normalize`` (cosine).
+
+    The ranking is exact and deterministic: equal scores are ordered by
+    ascending ``image_id`` (the gallery is sorted by it), so neither the
+    device, the number of processes nor the sampler order can move a tied
+    R@1. The computation is chunked (:func:`~mmreid_clip.evaluation.
+    functional.rank_queries`): no ``Q x G`` array is built, the peak stays in
+    the chunk budget (~256 MiB by default) even at ICFG-PEDES size.
+
+    Collection: :meth:`process` keeps one record per data sample (features
+    on the CPU in float32, ``pid``, ``image_id``, ``caption_id``); mmengine
+    gathers them from all ranks. A sampler that pads the last batch repeats
+    items, so :meth:`compute_metrics` de-duplicates the images by
+    ``image_id`` and the captions by ``caption_id`` (keeping the first)
+    instead of trusting counts.
 
     Args:
-        topk (Sequence[int]): Ks of R@K. Defaults to (1, 5, 10).
-        i2t (bool): Also report image-to-text retrieval (images as queries,
-            captions as the gallery). Defaults to False.
-        chunk_size (int, optional): Queries per chunk; auto by default.
-        normalize (bool): L2-normalise features again before ranking.
-            Defaults to True (cheap, and safe for models that do not).
-        collect_device (str): Defaults to 'cpu'.
-        prefix (str, optional): Prefix of the metric keys, e.g. 't2i/R@1'
-            becomes 'prefix/t2i/R@1'. Defaults to None.
+        topk (Sequence[int]): The K of the R@K entries. Defaults to
+            (1, 5, 10).
+        i2t (bool): Also report image-to-text retrieval: the images are the
+            queries, the captions the gallery, and the positives of an image
+            are the captions of its identity. Defaults to False.
+        chunk_size (int, optional): Queries per chunk; None picks it from a
+            256 MiB budget.
+        normalize (bool): L2-normalise the features before ranking. The
+            models already do; doing it again is cheap and makes the score
+            the cosine similarity whatever the model returns. Defaults to
+            True.
+        collect_device (str): Device used to gather results across ranks,
+            'cpu' or 'gpu'. Defaults to 'cpu'.
+        prefix (str, optional): Namespace put before the keys, e.g.
+            ``'cuhk'`` gives ``'cuhk/t2i/R@1'``. By default the keys are
+            ``'t2i/R@1'``, ``'t2i/R@5'``, ``'t2i/R@10'``, ``'t2i/mAP'``,
+            ``'t2i/mINP'`` (and ``'i2t/...'``), already namespaced by the
+            retrieval direction.
+        collect_dir (str, optional): Folder used to gather results when
+            ``collect_device='cpu'``. Defaults to a temporary one.
     """
-    default_prefix = None
+    # '' rather than None: BaseMetric warns when the prefix is None, and an
+    # empty prefix adds nothing to the keys (the direction names them).
+    default_prefix: Optional[str] = ''
 
     def __init__(self,
                  topk: Sequence[int] = (1, 5, 10),
@@ -46,88 +85,189 @@ class TextImageRetrievalMetric(BaseMetric):
                  chunk_size: Optional[int] = None,
                  normalize: bool = True,
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix)
-        if not topk or min(topk) < 1:
+                 prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None) -> None:
+        super().__init__(
+            collect_device=collect_device,
+            prefix=prefix,
+            collect_dir=collect_dir)
+        if isinstance(topk, int):
+            topk = (topk, )
+        if not topk or any(int(k) != k or k < 1 for k in topk):
             raise ValueError(f'topk must be positive integers, got {topk}')
-        self.topk = tuple(topk)
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
+        self.topk = tuple(int(k) for k in topk)
         self.i2t = i2t
         self.chunk_size = chunk_size
         self.normalize = normalize
 
-    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Keep each item's features (on CPU) with its identity and ids."""
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        """Keep each item's features (CPU, float32) with its ids.
+
+        Exactly one record per data sample, also for a sample without
+        features, so that mmengine's gathering, which interleaves the ranks'
+        records and cuts the padding by count, stays aligned.
+
+        Args:
+            data_batch (Any): The batch from the dataloader (unused).
+            data_samples (Sequence[dict]): The model's outputs as dicts
+                (mmengine's Evaluator converts DataSample to dict;
+                DataSample objects are accepted too), with ``pid`` (or
+                ``gt_label``), ``image_id``, ``caption_id`` and at least one
+                of ``img_feat``/``text_feat`` (``D`` tensors).
+        """
         for sample in data_samples:
-            item = dict(
-                pid=_as_int(sample['pid']),
-                image_id=_as_int(sample.get('image_id', -1)),
-                caption_id=_as_int(sample.get('caption_id', -1)))
+            if isinstance(sample, BaseDataElement):
+                sample = sample.to_dict()
+            pid = sample.get('pid')
+            if pid is None:
+                pid = sample.get('gt_label')
+            if pid is None:
+                raise KeyError('TextImageRetrievalMetric needs the identity '
+                               '`pid` (or `gt_label`) of every data sample')
+            record = dict(
+                pid=_as_int(pid, 'pid'),
+                image_id=sample.get('image_id'),
+                caption_id=sample.get('caption_id'))
+            for key in ('image_id', 'caption_id'):
+                if record[key] is not None:
+                    record[key] = _as_int(record[key], key)
             for key in ('img_feat', 'text_feat'):
-                if key in sample:
-                    item[key] = sample[key].detach().float().cpu()
-            self.results.append(item)
+                feat = sample.get(key)
+                if feat is not None:
+                    # copy: the feature is usually a row view of the batch
+                    # output, and pickling a view (mmengine gathers results
+                    # by pickle) writes its whole storage, i.e. the batch
+                    record[key] = torch.as_tensor(feat).detach().to(
+                        device='cpu', dtype=torch.float32,
+                        copy=True).reshape(-1)
+            self.results.append(record)
 
     @staticmethod
-    def _collect(results: List[dict], feat_key: str,
-                 id_key: str) -> Tuple[torch.Tensor, torch.Tensor, list]:
-        """Unique items with ``feat_key``, by ``id_key`` (first kept)."""
-        seen: Dict[int, int] = {}
-        feats, pids = [], []
-        for item in results:
-            if feat_key not in item:
-                continue
-            uid = item[id_key]
-            if uid in seen:
-                if seen[uid] != item['pid']:
-                    raise ValueError(
-                        f'{id_key} {uid} appears with identities '
-                        f'{seen[uid]} and {item["pid"]}: the dataset ids '
-                        'are inconsistent')
-                continue
-            seen[uid] = item['pid']
-            feats.append(item[feat_key])
-            pids.append(item['pid'])
-        if not feats:
-            return torch.empty(0), torch.empty(0, dtype=torch.long), []
-        return torch.stack(feats), torch.tensor(pids), list(seen)
+    def _unique(results: List[dict], feat_key: str,
+                id_key: str) -> Tuple[Tensor, Tensor, int]:
+        """The items with ``feat_key``, once per ``id_key``, sorted by it.
 
-    def _score(self, q_feats, q_pids, g_feats, g_pids) -> Dict[str, float]:
+        Args:
+            results (list[dict]): Records from :meth:`process`.
+            feat_key (str): ``'img_feat'`` or ``'text_feat'``.
+            id_key (str): ``'image_id'`` or ``'caption_id'``.
+
+        Returns:
+            tuple: features ``N x D``, pids ``(N,)`` and the number of
+            duplicate records dropped.
+
+        Raises:
+            ValueError: an item without a valid id, an id seen with two
+                identities, or features of different sizes.
+        """
+        first: Dict[int, dict] = {}
+        duplicates = 0
+        for record in results:
+            if feat_key not in record:
+                continue
+            uid = record.get(id_key)
+            if uid is None or uid < 0:
+                raise ValueError(
+                    f'an item with {feat_key} has {id_key}={uid}: '
+                    f'TextImageRetrievalMetric de-duplicates by {id_key}, '
+                    'which the dataset must set (>= 0) on these items')
+            seen = first.get(uid)
+            if seen is None:
+                first[uid] = record
+                continue
+            duplicates += 1
+            if seen['pid'] != record['pid']:
+                raise ValueError(f'{id_key} {uid} appears with identities '
+                                 f'{seen["pid"]} and {record["pid"]}: the '
+                                 'dataset ids are inconsistent')
+        if not first:
+            return torch.empty(0, 0), torch.empty(0, dtype=torch.long), 0
+        ids = sorted(first)
+        dims = {first[i][feat_key].numel() for i in ids}
+        if len(dims) > 1:
+            raise ValueError(f'{feat_key} has different sizes across items: '
+                             f'{sorted(dims)}')
+        feats = torch.stack([first[i][feat_key] for i in ids])
+        pids = torch.tensor([first[i]['pid'] for i in ids], dtype=torch.long)
+        return feats, pids, duplicates
+
+    def _direction(self, name: str, nouns: Tuple[str,
+                                                 str], query_feats: Tensor,
+                   query_pids: Tensor, gallery_feats: Tensor,
+                   gallery_pids: Tensor) -> Dict[str, float]:
+        """R@K, mAP and mINP (percent) of one retrieval direction.
+
+        Args:
+            name (str): Key namespace, ``'t2i'`` or ``'i2t'``.
+            nouns (tuple[str, str]): What the queries and the gallery items
+                are, for the log.
+            query_feats, query_pids, gallery_feats, gallery_pids (Tensor):
+                ``Q x D``, ``(Q,)``, ``G x D``, ``(G,)``.
+        """
         ranks = rank_queries(
-            q_feats,
-            g_feats,
-            q_pids,
-            g_pids,
+            query_feats,
+            gallery_feats,
+            query_pids,
+            gallery_pids,
             chunk_size=self.chunk_size,
             normalize=self.normalize)
-        return summarize(ranks, self.topk)
+        try:
+            summary = summarize(ranks, self.topk)
+        except ValueError as err:
+            raise ValueError(f'{name}: {err}') from None
+        MMLogger.get_current_instance().info(
+            f'{name}: {len(query_pids)} {nouns[0]} x {len(gallery_pids)} '
+            f'{nouns[1]}; {summary["num_invalid"]} queries without a '
+            'positive skipped')
+        return {
+            f'{name}/{key}': value
+            for key, value in summary.items() if not key.startswith('num_')
+        }
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        """Rank the gallery for every caption (and vice versa)."""
+        """Rank the image gallery for every caption (and vice versa).
+
+        Args:
+            results (list[dict]): The records of all ranks.
+
+        Returns:
+            dict: ``'t2i/R@K'`` for each K, ``'t2i/mAP'``, ``'t2i/mINP'``
+            (and the same with ``'i2t/'``), in percent.
+
+        Raises:
+            ValueError: no image or no caption was evaluated, the image and
+                text features differ in size, the ids are inconsistent, or
+                no query has a positive (no metric is defined then).
+        """
         logger = MMLogger.get_current_instance()
-        g_feats, g_pids, _ = self._collect(results, 'img_feat', 'image_id')
-        q_feats, q_pids, _ = self._collect(results, 'text_feat',
-                                           'caption_id')
-        if not len(g_pids) or not len(q_pids):
-            missing = 'gallery images' if not len(g_pids) else 'captions'
+        img_feats, img_pids, img_dups = self._unique(results, 'img_feat',
+                                                     'image_id')
+        txt_feats, txt_pids, txt_dups = self._unique(results, 'text_feat',
+                                                     'caption_id')
+        for count, what, key in ((len(img_pids), 'gallery images', 'img_feat'),
+                                 (len(txt_pids), 'caption queries',
+                                  'text_feat')):
+            if count == 0:
+                raise ValueError(
+                    f'TextImageRetrievalMetric has no {what}: none of the '
+                    f'{len(results)} evaluated items has `{key}`. Evaluate '
+                    'on a val/test split (every image once, then every '
+                    'caption once) and check that the model attaches '
+                    f'`{key}` in predict mode')
+        if img_feats.size(1) != txt_feats.size(1):
             raise ValueError(
-                f'TextImageRetrievalMetric got no {missing}: evaluate on a '
-                'val/test split, whose items are every image once and every '
-                'caption once (a train split holds pairs)')
-        if g_feats.size(1) != q_feats.size(1):
-            raise ValueError(f'image features are {g_feats.size(1)}-d, text '
-                             f'features {q_feats.size(1)}-d')
-        t2i = self._score(q_feats, q_pids, g_feats, g_pids)
-        logger.info(f'text-to-image: {len(q_pids)} caption queries x '
-                    f'{len(g_pids)} gallery images '
-                    f'({t2i["num_invalid"]} queries without a match)')
-        metrics = {
-            f't2i/{k}': v
-            for k, v in t2i.items() if not k.startswith('num_')
-        }
+                f'img_feat is {img_feats.size(1)}-d but text_feat is '
+                f'{txt_feats.size(1)}-d: the two towers must embed into the '
+                'same space (check the projections)')
+        if img_dups or txt_dups:
+            logger.info(f'dropped {img_dups} repeated images and {txt_dups} '
+                        'repeated captions (sampler padding)')
+        metrics = self._direction('t2i', ('caption queries', 'images'),
+                                  txt_feats, txt_pids, img_feats, img_pids)
         if self.i2t:
-            i2t = self._score(g_feats, g_pids, q_feats, q_pids)
-            metrics.update({
-                f'i2t/{k}': v
-                for k, v in i2t.items() if not k.startswith('num_')
-            })
+            metrics.update(
+                self._direction('i2t', ('image queries', 'captions'),
+                                img_feats, img_pids, txt_feats, txt_pids))
         return metrics

@@ -38,7 +38,8 @@ def assign_features(data_samples: List[DataSample],
                              f'with {flags[key]}: batch and data samples '
                              'disagree (check the collate function)')
         for sample, row in zip(owners, rows if rows is not None else []):
-            sample.set_field(row.detach(), key)
+            # clone: a view would pickle (and gather) the whole batch tensor
+            sample.set_field(row.detach().clone(), key)
     return data_samples
 
 
