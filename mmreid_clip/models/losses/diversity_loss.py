@@ -66,7 +66,10 @@ class DiversityLoss(nn.Module):
 
     def forward(self,
                 img_feats: torch.Tensor,
-                text_feats: Optional[torch.Tensor] = None) -> torch.Tensor:
+                text_feats: Optional[torch.Tensor] = None,
+                pids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Sum of the image and text terms; ``pids`` is unused (kept so
+        every level loss is called as ``loss(img, text, pids)``)."""
         loss = self.single(img_feats)
         if text_feats is not None:
             loss = loss + self.single(text_feats)

@@ -182,13 +182,17 @@ class MGF(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.embed_dims = embed_dims
         self.num_groups = num_groups
-        self.img_selector = TokenSelector(img_ratio, num_groups,
-                                          exclude_padding)
-        self.text_selector = TokenSelector(text_ratio, num_groups,
-                                           exclude_padding)
+        if num_groups < 0:
+            raise ValueError(f'num_groups must be >= 0, got {num_groups}')
+        # num_groups=0 is the ablation without MGF: BN(global) only
+        self.img_selector = TokenSelector(
+            img_ratio, num_groups, exclude_padding) if num_groups else None
+        self.text_selector = TokenSelector(
+            text_ratio, num_groups, exclude_padding) if num_groups else None
         # Named mgf_block / bn_* so that the optimizer keys of spec §14.4
         # ('mgf', 'bn_') match whatever the retriever calls this neck.
-        self.mgf_block = MGFBlock(embed_dims, num_heads, mlp_ratio)
+        self.mgf_block = MGFBlock(embed_dims, num_heads,
+                                  mlp_ratio) if num_groups else None
         self.bn_img = _frozen_zero_bias_bn(embed_dims)
         self.bn_txt = _frozen_zero_bias_bn(embed_dims)
 
@@ -205,7 +209,8 @@ class MGF(BaseModule):
         if w != self.embed_dims:
             raise ValueError(
                 f'tokens have width {w}, MGF expects {self.embed_dims}')
-        sel = selector(tokens, attn, mask=mask, global_index=global_index)
+        sel = None if selector is None else selector(
+            tokens, attn, mask=mask, global_index=global_index)
         if global_index is None:
             global_feat = tokens[:, 0]
         else:
@@ -232,10 +237,15 @@ class MGF(BaseModule):
         # level gets its own batch statistics, as in the official code.
         levels = [bn(global_feat)] + [bn(e) for e in enhanced]
         return {
-            'levels': torch.stack(levels, dim=1),
-            'global': global_feat,
-            'enhanced': torch.stack(enhanced, dim=1),
-            'selection': sel,
+            'levels':
+            torch.stack(levels, dim=1),
+            'global':
+            global_feat,
+            'enhanced':
+            torch.stack(enhanced, dim=1)
+            if enhanced else global_feat.new_zeros(b, 0, w),
+            'selection':
+            sel,
         }
 
     def forward_image(

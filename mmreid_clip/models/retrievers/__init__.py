@@ -1,3 +1,4 @@
+from .cfine import CFine
 from .clip_text_image import CLIPTextImageReID
 
-__all__ = ['CLIPTextImageReID']
+__all__ = ['CFine', 'CLIPTextImageReID']

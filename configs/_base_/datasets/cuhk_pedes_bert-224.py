@@ -1,0 +1,31 @@
+# CUHK-PEDES as CFine's official code feeds it (cfine-spec.md §2.2-2.3):
+# 224x224 bicubic squash + flip, BERT WordPiece captions of 100 tokens,
+# random pairs, batch 32.
+_base_ = ['./cuhk_pedes.py']
+img_size = (224, 224)
+text_pipeline = [
+    dict(
+        type='TokenizeCaption',
+        tokenizer=dict(
+            type='BertWordPieceTokenizer',
+            vocab_file='checkpoints/bert-base-uncased/vocab.txt',
+            context_length=100),
+        truncation='keep_eot'),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(224, 224), interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(224, 224), interpolation='bicubic'),
+]
+train_dataloader = dict(
+    batch_size=32,
+    drop_last=True,
+    dataset=dict(pipeline=train_pipeline, text_pipeline=text_pipeline))
+val_dataloader = dict(
+    dataset=dict(pipeline=test_pipeline, text_pipeline=text_pipeline))
+test_dataloader = dict(
+    dataset=dict(pipeline=test_pipeline, text_pipeline=text_pipeline))

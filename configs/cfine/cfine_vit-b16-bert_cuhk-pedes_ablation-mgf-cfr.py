@@ -1,0 +1,6 @@
+# CFine ablation (cfine-spec.md §12) on CUHK-PEDES, row
+# 3. + CFR: triplet ranking loss on S_c (the full model adds FCD: S_c + S_f).
+_base_ = ['./cfine_vit-b16-bert_cuhk-pedes.py']
+model = dict(
+    fcd=None
+)
