@@ -75,6 +75,10 @@ def missing_files(cfg: Config,
             if isinstance(root, str) and not osp.isdir(root):
                 problems.append(f'{key}: dataset folder {root!r} '
                                 f'({node.get("type", "?")}) does not exist')
+            vocab = node.get('vocab_file')
+            if isinstance(vocab, str) and not osp.exists(vocab):
+                problems.append(f'{key}: tokenizer vocabulary {vocab!r} '
+                                f'({node.get("type", "?")}) does not exist')
     for node in _iter_dicts(cfg.get('model', {})):
         weights = node.get('pretrained')
         if (isinstance(weights, str) and _looks_like_path(weights)

@@ -80,7 +80,8 @@ def test_paper_config_without_data_or_weights_fails_fast(tmp_path):
     assert proc.returncode != 0
     err = proc.stderr
     for name in ('data/CUHK-PEDES', 'checkpoints/clip/ViT-B-16.pt',
-                 'checkpoints/bert-base-uncased'):
+                 'checkpoints/bert-base-uncased',
+                 'checkpoints/bert-base-uncased/vocab.txt'):
         assert name in err, name
     # one clear message, not a deep traceback from inside the model build
     assert 'The config names files that are not there' in err
