@@ -84,13 +84,14 @@ def _vocab_size_of(vocab_file: str) -> int:
 
 def _placement_hint(folder: str, hub_name: str = 'bert-base-uncased') -> str:
     """How to fill ``folder`` with a BERT checkpoint, for error messages."""
-    return (f'put config.json, the weights (model.safetensors or '
-            f'pytorch_model.bin) and vocab.txt in {folder}: on a machine '
-            f'with network run `BertModel.from_pretrained({hub_name!r})'
-            f'.save_pretrained({folder!r})` and `BertTokenizer.from_pretrained('
-            f'{hub_name!r}).save_pretrained({folder!r})`, copy the folder '
-            f'here and set pretrained={folder!r} (and the tokenizer\'s '
-            f'vocab_file={folder!r})')
+    return (
+        f'put config.json, the weights (model.safetensors or '
+        f'pytorch_model.bin) and vocab.txt in {folder}: on a machine '
+        f'with network run `BertModel.from_pretrained({hub_name!r})'
+        f'.save_pretrained({folder!r})` and `BertTokenizer.from_pretrained('
+        f'{hub_name!r}).save_pretrained({folder!r})`, copy the folder '
+        f'here and set pretrained={folder!r} (and the tokenizer\'s '
+        f'vocab_file={folder!r})')
 
 
 def _check_loading_info(model, info: dict, source: str) -> None:
@@ -124,17 +125,18 @@ def _from_pretrained(pretrained: str, **kwargs):
 
     Raises:
         FileNotFoundError: The folder is missing or incomplete, or the hub
-            name is not cached and the hub cannot be reached (offline).
-        RuntimeError: A download failed, or weights are missing from the
-            checkpoint.
+            name is neither cached nor downloadable (offline, unreachable
+            hub, failed download); the message says where to put the files.
+        ValueError: ``pretrained`` is a file.
+        RuntimeError: The checkpoint lacks encoder weights or has weights
+            of other shapes.
     """
     transformers = _import_transformers()
     kwargs.update(output_loading_info=True)
     path = osp.expanduser(pretrained)
     if osp.isdir(path):
-        missing = [] if osp.isfile(osp.join(path, 'config.json')) else [
-            'config.json'
-        ]
+        missing = [] if osp.isfile(osp.join(
+            path, 'config.json')) else ['config.json']
         if not any(osp.isfile(osp.join(path, f)) for f in WEIGHT_FILES):
             missing.append(' or '.join(WEIGHT_FILES))
         if missing:
@@ -148,8 +150,8 @@ def _from_pretrained(pretrained: str, **kwargs):
     if osp.exists(path):
         raise ValueError(
             f'pretrained={pretrained!r} is a file; BertTextEncoder needs the '
-            f'checkpoint folder (config.json + weights); '
-            f'{_placement_hint(osp.dirname(pretrained) or ".")}')
+            'folder holding config.json and the weights (e.g. '
+            f'{osp.dirname(pretrained) or "."!r} if this file is in it)')
     # Paths that cannot be hub names, and the folder the configs use.
     if (not _REPO_ID.match(pretrained) or '..' in pretrained
             or pretrained.startswith(CHECKPOINT_DIR + '/')):
@@ -171,8 +173,8 @@ def _from_pretrained(pretrained: str, **kwargs):
     not_found = (f'pretrained={pretrained!r} is neither a local folder '
                  f'(no {osp.abspath(path)!r}) nor a Hugging Face hub model in '
                  'the local cache')
-    hint = _placement_hint(
-        f'{CHECKPOINT_DIR}/{pretrained.split("/")[-1]}', pretrained)
+    hint = _placement_hint(f'{CHECKPOINT_DIR}/{pretrained.split("/")[-1]}',
+                           pretrained)
     if _offline():
         raise FileNotFoundError(
             f'{not_found}, and downloading is off (HF_HUB_OFFLINE / '
@@ -261,14 +263,14 @@ class BertTextEncoder(BaseModule):
                 f'{sorted(BERT_ARCHS)}), got pretrained={pretrained!r}, '
                 f'config={config!r}')
         transformers = _import_transformers()
-        vocab_size = None if vocab_file is None else _vocab_size_of(
-            vocab_file)
+        vocab_size = None if vocab_file is None else _vocab_size_of(vocab_file)
         # Eager attention: the only implementation that returns attention
         # probabilities (after attention dropout in train mode, as the
         # official BERT does, spec §2.2 and §13 item 10).
         if pretrained is not None:
             bert = _from_pretrained(
-                pretrained, attn_implementation='eager',
+                pretrained,
+                attn_implementation='eager',
                 add_pooling_layer=False)
             if vocab_size is not None and vocab_size != bert.config.vocab_size:
                 raise ValueError(
@@ -318,8 +320,8 @@ class BertTextEncoder(BaseModule):
                 'a randomly initialised BERT needs its vocabulary size: set '
                 'vocab_file (the tokenizer\'s vocab.txt) or config '
                 '"vocab_size" (the tokenizer\'s vocab_size)')
-        if vocab_size is not None and given is not None and (given !=
-                                                             vocab_size):
+        if vocab_size is not None and given is not None and (given
+                                                             != vocab_size):
             raise ValueError(
                 f'config vocab_size={given} but vocab_file {vocab_file!r} has '
                 f'{vocab_size} tokens; drop one of them')
@@ -354,10 +356,9 @@ class BertTextEncoder(BaseModule):
                              f'{tuple(text.shape)}')
         length = text.shape[1]
         if length > self.context_length:
-            raise ValueError(
-                f'text has {length} tokens but BERT has '
-                f'{self.context_length} positions; tokenize with '
-                f'context_length<={self.context_length}')
+            raise ValueError(f'text has {length} tokens but BERT has '
+                             f'{self.context_length} positions; tokenize with '
+                             f'context_length<={self.context_length}')
         if text.numel() and (int(text.min()) < 0
                              or int(text.max()) >= self.vocab_size):
             raise ValueError(
