@@ -21,6 +21,8 @@ model = dict(
     text_encoder=dict(
         type='BertTextEncoder',
         pretrained='checkpoints/bert-base-uncased',
+        # checks that the tokenizer's vocabulary matches the weights
+        vocab_file='checkpoints/bert-base-uncased/vocab.txt',
         output_attn=True),
     text_global='cls',
     neck=dict(
