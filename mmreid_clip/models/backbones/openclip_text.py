@@ -122,6 +122,33 @@ class OpenCLIPTextTransformer(BaseModule):
             return self.text_projection(x)
         return x @ self.text_projection
 
+    def encode_embeddings(self, x: torch.Tensor,
+                          eot_index: torch.Tensor) -> torch.Tensor:
+        """Encode token *embeddings* (prompt learning) to global features.
+
+        CoOp / CLIP-ReID prompt learners replace some token embeddings by
+        learnt vectors, so they enter the tower after ``token_embedding``
+        (``ccaf-spec.md`` §5.1): positional embedding, the causal
+        transformer (mask passed explicitly), ``ln_final``, the EOT row,
+        the projection.
+
+        Args:
+            x: ``B x L x width`` token embeddings, ``L <= context_length``.
+            eot_index: ``B`` positions of the end-of-text token.
+
+        Returns:
+            ``B x embed_dim`` text features (not normalised).
+        """
+        length = x.shape[1]
+        if length > self.context_length:
+            raise ValueError(f'{length} embeddings but the tower has '
+                             f'{self.context_length} positions')
+        x = x + self.positional_embedding[:length].to(x.dtype)
+        x, _ = run_transformer(
+            self.transformer, x, attn_mask=self.attn_mask[:length, :length])
+        rows = torch.arange(x.shape[0], device=x.device)
+        return self._project(self.ln_final(x[rows, eot_index]))
+
     def forward(self, text: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Encode tokenised texts.
 

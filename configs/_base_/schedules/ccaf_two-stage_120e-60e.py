@@ -1,0 +1,10 @@
+# CCAF: CLIP-ReID's two stages plus the clothes prompts (ccaf-spec.md §5.2,
+# §5.7 [I] #18): learnt with the identity prompts in stage 1, then updated by
+# their own constant-lr "examiner" optimizer in stage 2 (CFM step A).
+_base_ = ['./clip-reid_two-stage_120e-60e.py']
+optim_wrapper = dict(
+    prompt=dict(modules=['id_prompt', 'cfm.clothes_prompt']),
+    clothes_prompt=dict(
+        modules=['cfm.clothes_prompt'],
+        type='OptimWrapper',
+        optimizer=dict(type='Adam', lr=3.5e-4, weight_decay=1e-4)))

@@ -1,0 +1,3 @@
+from .two_stage_loop import TwoStageEpochBasedTrainLoop
+
+__all__ = ['TwoStageEpochBasedTrainLoop']

@@ -1,0 +1,180 @@
+"""CLIP-ReID's two-stage schedule as one MMEngine train loop."""
+import logging
+from typing import Dict, Optional, Union
+
+import torch
+from mmengine.dist import get_world_size
+from mmengine.logging import print_log
+from mmengine.runner import EpochBasedTrainLoop
+from torch.utils.data import DataLoader
+
+from mmreid_clip.registry import LOOPS
+
+
+@LOOPS.register_module()
+class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
+    """Stage 1 (prompts on cached features), then stage 2 (the encoder).
+
+    ``ccaf-spec.md`` §5.2/§5.3/§8 (CLIP-ReID's schedule):
+
+    * **Stage 1**, epochs ``1 .. stage1_epochs``: the image and text towers
+      are frozen; only prompt tokens learn. At the start of stage 1 the
+      frozen image encoder encodes every training image once, with the test
+      transforms (``stage1_dataloader``: no augmentation, the shielding /
+      clothes-only views the model asks for), into a feature cache. Each
+      epoch shuffles the cache and steps the model's stage-1 loss over
+      batches of ``stage1_batch_size`` (last partial batch kept, as
+      CLIP-ReID) with the ``'prompt'`` optimizer.
+    * **Stage 2**, the remaining epochs: the usual epoch over
+      ``train_dataloader`` (P x K batches); the model freezes the text side
+      and precomputes the identity text features once
+      (``model.begin_stage2(epoch)``, idempotent).
+
+    Epoch and iteration counters run across both stages, so checkpoints,
+    ``--resume``, by-epoch schedulers (``begin``/``end`` in absolute
+    epochs) and logs work unchanged: resuming inside stage 1 rebuilds the
+    cache (deterministic: frozen encoder, no augmentation), resuming inside
+    stage 2 recomputes the identity text features from the restored
+    prompts. The stage-1 shuffling is seeded by ``(seed, epoch)``, so a
+    resumed run sees the same batches.
+
+    The model must implement ``stage1_views()``, ``cache_features(data)``,
+    ``set_train_metainfo(metainfo)``, ``begin_stage2(epoch)`` and a
+    ``train_step`` that accepts a stage-1 batch (``{'stage': 1, ...}``) —
+    see :class:`mmreid_clip.models.retrievers.CLIPReID`.
+
+    Args:
+        runner: The runner.
+        dataloader: Stage-2 dataloader (config or object).
+        max_epochs: Total epochs, stage 1 + stage 2.
+        stage1_epochs: Epochs of stage 1 (0 skips it, e.g. to fine-tune
+            from prompts learnt elsewhere).
+        stage1_dataloader: Dataloader over the training set with test-style
+            transforms for the feature cache; None reuses
+            ``dataloader``'s dataset and collate (its augmentation then
+            leaks into the cache, so configs should give one).
+        stage1_batch_size: Batch size of stage 1 (CLIP-ReID: 64).
+        val_begin: First epoch to validate after; defaults to the first
+            stage-2 epoch (stage-1 image features are the frozen CLIP's).
+        val_interval: Validation interval in epochs.
+        dynamic_intervals: See ``EpochBasedTrainLoop``.
+    """
+
+    def __init__(self,
+                 runner,
+                 dataloader: Union[DataLoader, Dict],
+                 max_epochs: int,
+                 stage1_epochs: int,
+                 stage1_dataloader: Union[DataLoader, Dict, None] = None,
+                 stage1_batch_size: int = 64,
+                 val_begin: Optional[int] = None,
+                 val_interval: int = 1,
+                 dynamic_intervals=None) -> None:
+        if not 0 <= stage1_epochs <= max_epochs:
+            raise ValueError(f'stage1_epochs ({stage1_epochs}) must be in '
+                             f'[0, max_epochs={max_epochs}]')
+        if stage1_batch_size < 1:
+            raise ValueError('stage1_batch_size must be >= 1')
+        if get_world_size() > 1:
+            raise NotImplementedError(
+                'TwoStageEpochBasedTrainLoop runs on one process (CLIP-ReID '
+                'and CCAF train on a single GPU): the stage-1 feature cache '
+                'and the multi-optimizer train_step are not distributed')
+        super().__init__(
+            runner,
+            dataloader,
+            max_epochs=max_epochs,
+            val_begin=stage1_epochs + 1 if val_begin is None else val_begin,
+            val_interval=val_interval,
+            dynamic_intervals=dynamic_intervals)
+        self.stage1_epochs = stage1_epochs
+        self.stage1_batch_size = stage1_batch_size
+        self._stage1_loader_cfg = stage1_dataloader
+        self._cache: Optional[Dict[str, torch.Tensor]] = None
+        self._metainfo_sent = False
+
+    @property
+    def stage(self) -> int:
+        """1 or 2: the stage the next epoch belongs to."""
+        return 1 if self._epoch < self.stage1_epochs else 2
+
+    def _model(self):
+        model = self.runner.model
+        return getattr(model, 'module', model)
+
+    def _send_metainfo(self) -> None:
+        if not self._metainfo_sent:
+            self._model().set_train_metainfo(self.dataloader.dataset.metainfo)
+            self._metainfo_sent = True
+
+    def _stage1_loader(self) -> DataLoader:
+        cfg = self._stage1_loader_cfg
+        if cfg is None:
+            return DataLoader(
+                self.dataloader.dataset,
+                batch_size=self.stage1_batch_size,
+                shuffle=False,
+                collate_fn=self.dataloader.collate_fn)
+        if isinstance(cfg, DataLoader):
+            return cfg
+        return self.runner.build_dataloader(cfg, seed=self.runner.seed)
+
+    @torch.no_grad()
+    def build_cache(self) -> Dict[str, torch.Tensor]:
+        """Encode the training set once with the frozen image encoder."""
+        model = self._model()
+        was_training = model.training
+        model.eval()
+        parts: Dict[str, list] = {}
+        loader = self._stage1_loader()
+        for data in loader:
+            out = model.cache_features(data)
+            for key, value in out.items():
+                parts.setdefault(key, []).append(value.detach().cpu())
+        model.train(was_training)
+        if not parts:
+            raise RuntimeError('the stage-1 dataloader yielded no batch')
+        cache = {k: torch.cat(v) for k, v in parts.items()}
+        n = len(next(iter(cache.values())))
+        print_log(
+            f'Stage 1: cached {sorted(cache)} features of {n} training '
+            'images with the frozen image encoder',
+            logger='current',
+            level=logging.INFO)
+        return cache
+
+    def run_epoch(self) -> None:
+        """Run one epoch of the current stage."""
+        self._send_metainfo()
+        if self.stage == 1:
+            self._run_stage1_epoch()
+        else:
+            self._cache = None  # free the stage-1 cache
+            self._model().begin_stage2(self._epoch - self.stage1_epochs)
+            super().run_epoch()
+
+    def _run_stage1_epoch(self) -> None:
+        if self._cache is None:
+            self._cache = self.build_cache()
+        self.runner.call_hook('before_train_epoch')
+        self.runner.model.train()
+        n = len(self._cache['pids'])
+        gen = torch.Generator().manual_seed(
+            (self.runner.seed or 0) * 1000003 + self._epoch)
+        order = torch.randperm(n, generator=gen)
+        for idx, start in enumerate(range(0, n, self.stage1_batch_size)):
+            rows = order[start:start + self.stage1_batch_size]
+            batch = {k: v[rows] for k, v in self._cache.items()}
+            batch['stage'] = 1
+            self.runner.call_hook(
+                'before_train_iter', batch_idx=idx, data_batch=batch)
+            outputs = self.runner.model.train_step(
+                batch, optim_wrapper=self.runner.optim_wrapper)
+            self.runner.call_hook(
+                'after_train_iter',
+                batch_idx=idx,
+                data_batch=batch,
+                outputs=outputs)
+            self._iter += 1
+        self.runner.call_hook('after_train_epoch')
+        self._epoch += 1

@@ -1,0 +1,3 @@
+from .timm_cosine_lr import TimmCosineLR
+
+__all__ = ['TimmCosineLR']

@@ -1,0 +1,76 @@
+"""BNNeck + identity classifiers on several features (CLIP-ReID style)."""
+from typing import Dict, Optional, Sequence
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from mmreid_clip.registry import MODELS
+
+
+@MODELS.register_module()
+class BNNeckHead(BaseModule):
+    """A BNNeck and a bias-free identity classifier per feature.
+
+    ``ccaf-spec.md`` §3 "Neck and heads": CLIP-ReID puts
+    ``BatchNorm1d`` on ``f12`` (``bottleneck``) and on ``fp``
+    (``bottleneck_proj``), with the BN bias frozen at 0 and the weight at
+    1 (Luo et al.'s BNNeck), and classifies each BN output with a
+    bias-free linear layer initialised ``N(0, 0.001)``. The triplet loss
+    uses the features *before* BN, the ID loss the logits.
+
+    Args:
+        in_channels: Size of each feature, in the order of ``keys``.
+        num_classes: Number of training identities.
+        keys: Names of the features in the backbone output dict.
+        init_cfg: mmengine init config.
+    """
+
+    def __init__(self,
+                 in_channels: Sequence[int],
+                 num_classes: int,
+                 keys: Sequence[str] = ('f12', 'fp'),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if len(in_channels) != len(keys):
+            raise ValueError(f'{len(in_channels)} in_channels for '
+                             f'{len(keys)} keys {list(keys)}')
+        if num_classes < 1:
+            raise ValueError(f'num_classes must be >= 1, got {num_classes}')
+        self.keys = tuple(keys)
+        self.num_classes = num_classes
+        self.bns = nn.ModuleList()
+        self.classifiers = nn.ModuleList()
+        for ch in in_channels:
+            bn = nn.BatchNorm1d(ch)
+            nn.init.ones_(bn.weight)
+            nn.init.zeros_(bn.bias)
+            bn.bias.requires_grad_(False)
+            fc = nn.Linear(ch, num_classes, bias=False)
+            nn.init.normal_(fc.weight, std=0.001)
+            self.bns.append(bn)
+            self.classifiers.append(fc)
+
+    def init_weights(self) -> None:
+        """Keep the BNNeck/classifier init (mmengine would re-init)."""
+        if self.init_cfg is not None:
+            super().init_weights()
+
+    def forward(self, feats: Dict[str, torch.Tensor],
+                with_logits: bool = True) -> Dict[str, torch.Tensor]:
+        """Apply BN (and the classifiers) to ``feats[key]`` for each key.
+
+        Returns:
+            dict: ``'bn_<key>'`` (``B x C``) and, with ``with_logits``,
+            ``'logits_<key>'`` (``B x num_classes``) for each key.
+        """
+        out = {}
+        for key, bn, fc in zip(self.keys, self.bns, self.classifiers):
+            if key not in feats:
+                raise KeyError(f'BNNeckHead needs feature {key!r}; got '
+                               f'{sorted(feats)}')
+            z = bn(feats[key])
+            out[f'bn_{key}'] = z
+            if with_logits:
+                out[f'logits_{key}'] = fc(z)
+        return out

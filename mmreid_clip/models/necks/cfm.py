@@ -1,0 +1,136 @@
+"""CFM: Clothes Feature Minimization (CCAF's negative path)."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from mmreid_clip.registry import MODELS
+
+
+@MODELS.register_module()
+class CFM(BaseModule):
+    """Clothes prompts examine the image features; the encoder forgets them.
+
+    ``ccaf-spec.md`` §5.1-§5.4 ([I] #8, #9, #13, #14, #18): one learnt
+    prompt ``"A photo of a Z1..ZM clothes."`` per training clothes label
+    (``clothes_prompt``, a :class:`PromptLearner`), encoded by the frozen
+    text tower into ``U ∈ R^{N_clo x D}``.
+
+    * Stage 1: the clothes prompts learn on the frozen features ``v^c`` of
+      clothes-only images with SupCon i2t + t2i (:meth:`stage1_loss`).
+    * Stage 2, step A "examine" (:meth:`examine_loss`):
+      ``L_clo = CE(s · cos(fp.detach(), U), c)`` updates only the clothes
+      prompt tokens (a separate optimizer).
+    * Stage 2, step B "minimise" (:meth:`minimise_loss`), with ``U``
+      detached: ``mode='adv'`` (default) the CAL-style multi-positive
+      adversarial loss on ``z = s · cos(fp, U)`` (``adv_loss``, e.g.
+      ``ClothesAdversarialLoss``): a person's clothes classes are scored
+      only against other people's clothes, so the encoder unlearns what
+      tells outfits apart; ``mode='proj'`` (variant B) pushes ``fp``
+      orthogonal to its own clothes' text feature (``proj_loss``).
+
+    Nothing of CFM runs at inference.
+
+    Args:
+        num_clothes: Training clothes labels (prompts).
+        text_encoder: The text tower (to build the prompts' fixed parts;
+            not stored).
+        prompt: Config of the clothes :class:`PromptLearner` (without
+            ``num_classes``/``text_encoder``).
+        mode: ``'adv'`` or ``'proj'``.
+        scale: ``s`` of the cosine logits (CAL: 16).
+        stage1_loss: SupCon loss config for stage 1.
+        examine_loss: Classification loss of step A (cross-entropy).
+        adv_loss: Step-B loss for ``mode='adv'``.
+        proj_loss: Step-B loss for ``mode='proj'``.
+        start_epoch: First stage-2 epoch (0-based) with CFM (spec [I] #14:
+            0; 10 = after warm-up if unstable).
+        examine_every: Run step A (and refresh ``U``) every this many
+            iterations; in between ``U`` is reused (``cfm.examine_every``,
+            §5.4, to save text-tower passes on datasets with thousands of
+            clothes labels).
+        inner_steps: Examiner updates per step A (the "iterative" reading
+            of §5.4, default 1).
+        init_cfg: mmengine init config.
+    """
+
+    def __init__(self,
+                 num_clothes: int,
+                 text_encoder: nn.Module,
+                 prompt: dict = dict(
+                     type='PromptLearner',
+                     template='A photo of a {} clothes.',
+                     num_ctx=4),
+                 mode: str = 'adv',
+                 scale: float = 16.0,
+                 stage1_loss: dict = dict(type='SupConLoss'),
+                 examine_loss: dict = dict(
+                     type='mmpretrain.CrossEntropyLoss', loss_weight=1.0),
+                 adv_loss: dict = dict(
+                     type='ClothesAdversarialLoss', epsilon=0.1,
+                     loss_weight=1.0),
+                 proj_loss: dict = dict(
+                     type='ClothesOrthogonalLoss', loss_weight=1.0),
+                 start_epoch: int = 0,
+                 examine_every: int = 1,
+                 inner_steps: int = 1,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if mode not in ('adv', 'proj'):
+            raise ValueError(f"CFM mode must be 'adv' or 'proj', got "
+                             f'{mode!r}')
+        if examine_every < 1 or inner_steps < 1 or start_epoch < 0:
+            raise ValueError('examine_every and inner_steps must be >= 1 '
+                             'and start_epoch >= 0')
+        self.clothes_prompt = MODELS.build(
+            prompt,
+            default_args=dict(
+                num_classes=num_clothes, text_encoder=text_encoder))
+        self.num_clothes = num_clothes
+        self.mode = mode
+        self.scale = scale
+        self.stage1_loss_fn = MODELS.build(stage1_loss)
+        self.examine_loss_fn = MODELS.build(examine_loss)
+        self.step_b_loss_fn = MODELS.build(
+            adv_loss if mode == 'adv' else proj_loss)
+        self.start_epoch = start_epoch
+        self.examine_every = examine_every
+        self.inner_steps = inner_steps
+
+    def clothes_features(self, text_encoder: nn.Module,
+                         labels: Optional[torch.Tensor] = None
+                         ) -> torch.Tensor:
+        """``U``: text features of the clothes prompts (all, or ``labels``)."""
+        return self.clothes_prompt(text_encoder, labels)
+
+    def logits(self, feats: torch.Tensor, clothes_feats: torch.Tensor
+               ) -> torch.Tensor:
+        """``s · cos(f_i, u_k)``: ``B x N_clo``."""
+        return self.scale * F.normalize(feats, dim=-1) @ F.normalize(
+            clothes_feats, dim=-1).t()
+
+    def stage1_loss(self, feats: torch.Tensor, clothes_ids: torch.Tensor,
+                    text_encoder: nn.Module) -> torch.Tensor:
+        """SupCon i2t + t2i between clothes-only features and prompts."""
+        text = self.clothes_features(text_encoder, clothes_ids)
+        return (self.stage1_loss_fn(feats, text, clothes_ids, clothes_ids) +
+                self.stage1_loss_fn(text, feats, clothes_ids, clothes_ids))
+
+    def examine_loss(self, feats: torch.Tensor, clothes_ids: torch.Tensor,
+                     clothes_feats: torch.Tensor) -> torch.Tensor:
+        """Step A: classify detached image features with the prompts."""
+        return self.examine_loss_fn(
+            self.logits(feats.detach(), clothes_feats), clothes_ids)
+
+    def minimise_loss(self, feats: torch.Tensor, clothes_ids: torch.Tensor,
+                      pids: torch.Tensor, clothes_feats: torch.Tensor,
+                      pid2clothes: torch.Tensor) -> torch.Tensor:
+        """Step B: the encoder-side loss, prompts frozen for this step."""
+        clothes_feats = clothes_feats.detach()
+        if self.mode == 'adv':
+            return self.step_b_loss_fn(
+                self.logits(feats, clothes_feats), clothes_ids, pids,
+                pid2clothes)
+        return self.step_b_loss_fn(feats, clothes_feats, clothes_ids)
