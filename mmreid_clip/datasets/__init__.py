@@ -1,6 +1,9 @@
+from .cloth_changing import (LTCC, PRCC, ClothChangingDataset, DeepChange,
+                             VCClothes)
 from .collate import text_image_collate
 from .cuhk_pedes import CUHKPEDES
 from .icfg_pedes import ICFGPEDES
+from .reid_collate import reid_collate
 from .rstpreid import RSTPReid
 from .samplers import *  # noqa: F401,F403
 from .text_image_dataset import AnnotationError, TextImageDataset
@@ -10,7 +13,7 @@ from .transforms import *  # noqa: F401,F403
 
 __all__ = [
     'AnnotationError', 'BaseCaptionTokenizer', 'BertWordPieceTokenizer',
-    'CUHKPEDES', 'ICFGPEDES',
-    'OpenCLIPTokenizer', 'RSTPReid', 'TextImageDataset',
-    'encode_with_specials', 'text_image_collate'
+    'CUHKPEDES', 'ClothChangingDataset', 'DeepChange', 'ICFGPEDES', 'LTCC',
+    'OpenCLIPTokenizer', 'PRCC', 'RSTPReid', 'TextImageDataset', 'VCClothes',
+    'encode_with_specials', 'reid_collate', 'text_image_collate'
 ]

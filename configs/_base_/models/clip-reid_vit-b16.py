@@ -3,7 +3,6 @@
 # SIE off; BNNeck on f12 and fp; stage-2 loss 0.25 ID + 1 Tri + 1 I2T.
 # Datasets set model.num_classes (and num_clothes for CCAF).
 clip_weights = 'checkpoints/clip/ViT-B-16.pt'
-img_size = (256, 128)
 model = dict(
     type='CLIPReID',
     data_preprocessor=dict(
@@ -14,7 +13,7 @@ model = dict(
         type='OpenCLIPReIDVisionTransformer',
         arch='ViT-B-16',
         pretrained=clip_weights,
-        img_size=img_size,
+        img_size=(256, 128),  # = the dataset configs' img_size
         interpolation='bilinear'),
     text_encoder=dict(
         type='OpenCLIPTextTransformer',

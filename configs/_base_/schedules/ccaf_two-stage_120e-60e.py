@@ -8,3 +8,7 @@ optim_wrapper = dict(
         modules=['cfm.clothes_prompt'],
         type='OptimWrapper',
         optimizer=dict(type='Adam', lr=3.5e-4, weight_decay=1e-4)))
+# mmengine wants a scheduler per optimizer: the examiner's lr is constant
+param_scheduler = dict(clothes_prompt=[
+    dict(type='ConstantLR', factor=1.0, by_epoch=True)
+])

@@ -43,7 +43,8 @@ param_scheduler = dict(
             end=stage1_epochs + 10),
         dict(
             type='MultiStepLR',
-            milestones=[stage1_epochs + 29, stage1_epochs + 49],
+            # counted from begin (0 = first stage-2 epoch)
+            milestones=[29, 49],
             gamma=0.1,
             by_epoch=True,
             begin=stage1_epochs,

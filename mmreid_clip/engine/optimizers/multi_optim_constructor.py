@@ -40,7 +40,9 @@ class MultiOptimWrapperConstructor:
     Each entry is built by MMEngine's ``DefaultOptimWrapperConstructor`` on
     a container of its modules, so ``paramwise_cfg`` keys see names such as
     ``image_encoder.visual.conv1.weight``. A parameter may belong to two
-    groups (the stages never step both).
+    groups (the stages never step both). An entry set to None is dropped,
+    so a child config can remove an optimizer (``clothes_prompt=None`` in
+    the ablations without CFM).
 
     Args:
         optim_wrapper_cfg: ``{name: wrapper cfg with 'modules'}``.
@@ -54,15 +56,17 @@ class MultiOptimWrapperConstructor:
             raise ValueError('MultiOptimWrapperConstructor takes '
                              'paramwise_cfg per optimizer entry, not at the '
                              'top level')
-        if not optim_wrapper_cfg:
-            raise ValueError('optim_wrapper has no optimizer entries')
         self.entries: Dict[str, dict] = {}
         for name, cfg in optim_wrapper_cfg.items():
+            if cfg is None:
+                continue
             if not isinstance(cfg, dict) or not cfg.get('modules'):
                 raise ValueError(
                     f'optim_wrapper entry {name!r} must be a dict with a '
                     f'non-empty "modules" list, got {cfg!r}')
             self.entries[name] = copy.deepcopy(dict(cfg))
+        if not self.entries:
+            raise ValueError('optim_wrapper has no optimizer entries')
 
     def __call__(self, model: nn.Module) -> OptimWrapperDict:
         if hasattr(model, 'module'):

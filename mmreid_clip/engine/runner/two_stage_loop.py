@@ -50,9 +50,11 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
         stage1_epochs: Epochs of stage 1 (0 skips it, e.g. to fine-tune
             from prompts learnt elsewhere).
         stage1_dataloader: Dataloader over the training set with test-style
-            transforms for the feature cache; None reuses
+            transforms for the feature cache. None takes the config's
+            top-level ``stage1_dataloader`` (where the dataset configs put
+            it, next to ``train_dataloader``), and without one reuses
             ``dataloader``'s dataset and collate (its augmentation then
-            leaks into the cache, so configs should give one).
+            leaks into the cache, which is logged as a warning).
         stage1_batch_size: Batch size of stage 1 (CLIP-ReID: 64).
         val_begin: First epoch to validate after; defaults to the first
             stage-2 epoch (stage-1 image features are the frozen CLIP's).
@@ -110,6 +112,13 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
     def _stage1_loader(self) -> DataLoader:
         cfg = self._stage1_loader_cfg
         if cfg is None:
+            cfg = getattr(self.runner, 'cfg', {}).get('stage1_dataloader')
+        if cfg is None:
+            print_log(
+                'no stage1_dataloader in the config: stage 1 caches features '
+                'of the training dataloader\'s (augmented) pipeline',
+                logger='current',
+                level=logging.WARNING)
             return DataLoader(
                 self.dataloader.dataset,
                 batch_size=self.stage1_batch_size,

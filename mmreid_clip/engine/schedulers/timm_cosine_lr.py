@@ -59,7 +59,6 @@ class TimmCosineLR(LRSchedulerMixin, _ParamScheduler):
         self.eta_min = eta_min
         super().__init__(
             optimizer,
-            param_name='lr',
             begin=begin,
             end=end,
             last_step=last_step,

@@ -71,13 +71,19 @@ class PromptLearner(BaseModule):
                 f'template {template!r} must put the {num_ctx} placeholders '
                 f'next to each other and contain {placeholder!r} nowhere '
                 'else')
+        eot = int(ids.argmax())
         with torch.no_grad():
-            embed = text_encoder.token_embedding(ids[None]).float()[0]
+            # Only the positions up to the end-of-text token: under the
+            # causal mask later (padding) positions cannot change the EOT
+            # output, so dropping them is exact and ~6x cheaper for a
+            # 12-token prompt in a 77-token context.
+            embed = text_encoder.token_embedding(ids[None, :eot + 1])
+            embed = embed.float()[0]
         # fixed, not learnt; rebuilt from the tower, so not in checkpoints
         self.register_buffer('prefix', embed[:start].clone(), persistent=False)
         self.register_buffer(
             'suffix', embed[start + num_ctx:].clone(), persistent=False)
-        self.eot_index = int(ids.argmax())
+        self.eot_index = eot
         self.ctx_start = start
         self.num_classes = num_classes
         self.num_ctx = num_ctx

@@ -1,8 +1,9 @@
 from .data_preprocessor import TextImageDataPreprocessor
+from .reid_data_preprocessor import ReIDDataPreprocessor
 from .token_selection import (TokenGroups, TokenSelector, compute_num_selected,
                               select_tokens)
 
 __all__ = [
-    'TextImageDataPreprocessor', 'TokenGroups', 'TokenSelector',
-    'compute_num_selected', 'select_tokens'
+    'ReIDDataPreprocessor', 'TextImageDataPreprocessor', 'TokenGroups',
+    'TokenSelector', 'compute_num_selected', 'select_tokens'
 ]

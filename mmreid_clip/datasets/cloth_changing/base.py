@@ -1,0 +1,475 @@
+"""Base class of the cloth-changing (CC) person ReID datasets.
+
+PRCC, LTCC, VC-Clothes and DeepChange keep their labels in file and folder
+names (DeepChange also in list files). Each subclass only walks its layout
+and parses the names into raw samples (:class:`RawSample`);
+:class:`ClothChangingDataset` does everything they share: relabelling of the
+train split, ``pid2clothes``, clothes ids of test splits, mask paths,
+counted skipping of bad samples, and the item dicts fixed by the CC data
+contract (``docs/design.md``; shared ``datasets-and-protocols.md`` §2).
+"""
+import collections
+import dataclasses
+import logging
+import os
+import os.path as osp
+from typing import (Callable, Dict, List, Optional, Sequence, Set, Tuple,
+                    Union)
+
+import numpy as np
+from mmengine.dataset import BaseDataset, Compose
+from mmengine.logging import print_log
+
+from mmreid_clip.registry import DATASETS, TRANSFORMS
+from ..text_image_dataset import AnnotationError
+
+__all__ = [
+    'IMG_EXTENSIONS', 'MASK_EXTENSION', 'RawSample', 'ClothChangingDataset',
+    'is_image_file'
+]
+
+#: File extensions read as images (case-insensitive). Files with any other
+#: extension in an image folder (``Thumbs.db``, ``.DS_Store``, ``README``)
+#: are ignored; an image-extension file whose name does not parse is an
+#: error (or a counted skip).
+IMG_EXTENSIONS: Tuple[str, ...] = ('.jpg', '.jpeg', '.png', '.bmp', '.tif',
+                                   '.tiff', '.webp')
+#: Extension of the human-parsing masks (uint8 LIP label PNGs).
+MASK_EXTENSION = '.png'
+
+
+def is_image_file(name: str) -> bool:
+    """Whether ``name`` has one of :data:`IMG_EXTENSIONS`.
+
+    Args:
+        name (str): A file name or path.
+
+    Returns:
+        bool: True for image files.
+    """
+    return osp.splitext(name)[1].lower() in IMG_EXTENSIONS
+
+
+def _compose(transforms: Optional[Sequence[Union[dict, Callable]]]) -> Compose:
+    # built through our registry, so our transforms and mmcv/mmpretrain's
+    # resolve even without default_scope='mmreid_clip'
+    return Compose([
+        TRANSFORMS.build(t) if isinstance(t, dict) else t
+        for t in (transforms or [])
+    ])
+
+
+@dataclasses.dataclass
+class RawSample:
+    """One image as a subclass parsed it, before relabelling.
+
+    Attributes:
+        img_path (str): Absolute image path.
+        folder (str): Name of the image folder of the split that holds it
+            (e.g. ``'train'``, ``'query'``, ``'test-set-gallery'``); the
+            ``{folder}`` of ``mask_dir``.
+        rel_path (str): Path of the image relative to that folder (used to
+            place its mask in the mask folder).
+        pid (int): The dataset's person id.
+        camid (int): Camera index.
+        clothes_key (str): The dataset's outfit label (e.g. LTCC
+            ``'001_1'``), relabelled to an int clothes id.
+        subset (str): ``'train'``, ``'query'``, ``'gallery'``, ...
+        tracklet_id (int, optional): DeepChange's tracklet id.
+    """
+    img_path: str
+    folder: str
+    rel_path: str
+    pid: int
+    camid: int
+    clothes_key: str
+    subset: str
+    tracklet_id: Optional[int] = None
+
+
+@DATASETS.register_module()
+class ClothChangingDataset(BaseDataset):
+    """Common logic of the cloth-changing ReID datasets.
+
+    Subclasses implement :meth:`_read_split`, which walks the split's
+    folders and returns :class:`RawSample` objects (reporting unparseable
+    names through :meth:`_bad_sample`). This class then builds one item per
+    image (``get_data_info``):
+
+    =============== ========================================================
+    key             value
+    =============== ========================================================
+    ``img_path``    str, absolute
+    ``pid``         int: ``0..N_id-1`` in sorted order of the raw ids on
+                    train-format splits, the dataset's own id otherwise
+    ``camid``       int, camera index (per dataset, see the subclass)
+    ``clothes_id``  int: ``0..N_clo-1`` in sorted order of the clothes
+                    strings on train-format splits; on test splits an int
+                    unique per (pid, outfit) within the split, for the
+                    metric only (never feed it to a model)
+    ``subset``      str: ``'train'`` (``'val'`` for PRCC val), or on test
+                    splits ``'query'`` / ``'gallery'`` (PRCC:
+                    ``'query_sc'``, ``'query_cc'``, ``'gallery'``)
+    ``mask_path``   str, the image's LIP label PNG when ``with_mask=True``;
+                    None otherwise
+    ``tracklet_id`` int, DeepChange only
+    =============== ========================================================
+
+    Test splits hold the query items first, then the gallery items.
+
+    ``metainfo``: ``dataset_name``, ``split``, ``num_images``,
+    ``num_skipped`` (bad samples skipped, by kind) and, on train-format
+    splits, ``num_pids``, ``num_clothes`` and ``pid2clothes`` (bool
+    ``N_id x N_clo``: which clothes ids each identity wears); on test
+    splits ``num_identities`` and ``subset_sizes``.
+
+    Masks: the mask of ``<image folder>/<rel dir>/<stem>.<ext>`` is
+    ``<mask folder>/<rel dir>/<stem>.png``, where the mask folder is
+    ``mask_dir`` with ``{folder}`` replaced by the image folder's name,
+    relative to ``data_root`` unless absolute.
+
+    Files: only files with an image extension (:data:`IMG_EXTENSIONS`,
+    case-insensitive) are read as images; other files (``Thumbs.db``,
+    ``.DS_Store``, text files) are ignored. An image whose name does not
+    follow the dataset's naming rule, a subfolder where the layout has
+    none, or a missing mask when ``with_mask=True``, is an error naming the
+    path, or with ``on_bad_sample='skip'`` a skip that is counted, logged
+    with examples and recorded in ``metainfo['num_skipped']``. A missing
+    split folder (or mask folder, or list file) is always an error naming
+    the path.
+
+    Args:
+        data_root (str): The dataset folder (e.g. ``.../LTCC_ReID``).
+        split (str): One of the dataset's ``SPLITS``. Defaults to 'train'.
+        pipeline (Sequence[dict | Callable]): Transforms (mmcv / mmpretrain
+            / ours), built through the ``mmreid_clip`` registry.
+            Defaults to ().
+        with_mask (bool): Give every item the path of its human-parsing
+            mask, checking at load time that it exists. Defaults to False.
+        mask_dir (str, optional): Mask folder template (see above).
+            Defaults to the dataset's ``DEFAULT_MASK_DIR``.
+        on_bad_sample (str): ``'error'`` (raise on the first bad sample) or
+            ``'skip'`` (count, log and drop bad samples). Defaults to
+            'error'.
+        test_mode (bool, optional): mmengine's test mode (no refetching of
+            failed items). Defaults to True on evaluation splits, False on
+            train-format splits.
+        metainfo (dict, optional): Extra meta information.
+        indices (int | Sequence[int], optional): Keep only these items
+            (mmengine's subset option). Defaults to None.
+        serialize_data (bool): mmengine's shared-memory item storage.
+            Defaults to True.
+        lazy_init (bool): Defer reading the folders. Defaults to False.
+        max_refetch (int): mmengine's retries when a train pipeline returns
+            None. Defaults to 1000.
+    """
+
+    #: Name used in messages.
+    DATASET_NAME: str = 'cloth-changing dataset'
+    #: The splits this dataset has.
+    SPLITS: Tuple[str, ...] = ('train', 'test')
+    #: Splits read in train format (relabelled, with ``pid2clothes``).
+    TRAIN_SPLITS: Tuple[str, ...] = ('train', )
+    #: Default ``mask_dir``.
+    DEFAULT_MASK_DIR: str = '{folder}-mask'
+    #: Expected on-disk layout, quoted in error messages.
+    LAYOUT: str = ''
+    #: How many example paths the log of skipped samples lists.
+    NUM_EXAMPLES_SHOWN: int = 5
+
+    def __init__(self,
+                 data_root: str = '',
+                 split: str = 'train',
+                 pipeline: Sequence[Union[dict, Callable]] = (),
+                 with_mask: bool = False,
+                 mask_dir: Optional[str] = None,
+                 on_bad_sample: str = 'error',
+                 test_mode: Optional[bool] = None,
+                 metainfo: Optional[dict] = None,
+                 indices: Optional[Union[int, Sequence[int]]] = None,
+                 serialize_data: bool = True,
+                 lazy_init: bool = False,
+                 max_refetch: int = 1000) -> None:
+        if split not in self.SPLITS:
+            raise ValueError(f'{self.DATASET_NAME} has no {split!r} split; '
+                             f'it has {", ".join(self.SPLITS)}')
+        if on_bad_sample not in ('error', 'skip'):
+            raise ValueError("on_bad_sample must be 'error' or 'skip', got "
+                             f'{on_bad_sample!r}')
+        if not data_root:
+            raise ValueError(f'{type(self).__name__} needs data_root (the '
+                             f'dataset folder: {self.LAYOUT})')
+        self.split = split
+        self.with_mask = bool(with_mask)
+        self.mask_dir = self.DEFAULT_MASK_DIR if mask_dir is None else mask_dir
+        self.on_bad_sample = on_bad_sample
+        self._pids: Optional[np.ndarray] = None
+        self._skipped: Dict[str, List[str]] = {}
+        self._folders: Set[str] = set()
+        if test_mode is None:
+            test_mode = split not in self.TRAIN_SPLITS
+        super().__init__(
+            ann_file='',
+            metainfo=metainfo,
+            data_root=osp.abspath(data_root),
+            indices=indices,
+            serialize_data=serialize_data,
+            pipeline=[],  # built below through our registry
+            test_mode=test_mode,
+            lazy_init=True,
+            max_refetch=max_refetch)
+        self.pipeline = _compose(pipeline)
+        if not lazy_init:
+            self.full_init()
+
+    # ------------------------------------------------------------------
+    # helpers for the subclasses
+
+    @property
+    def is_train_format(self) -> bool:
+        """Whether the split is relabelled (pid / clothes ids from 0)."""
+        return self.split in self.TRAIN_SPLITS
+
+    def _path(self, *parts: str) -> str:
+        return osp.join(self.data_root, *parts)
+
+    def _require_dir(self, path: str, what: str = 'folder') -> None:
+        if not osp.isdir(path):
+            parent = osp.dirname(path)
+            there = ''
+            if osp.isdir(parent):
+                entries = sorted(os.listdir(parent))[:12]
+                there = f' ({parent} holds: {entries or "nothing"})'
+            raise FileNotFoundError(
+                f'{self.DATASET_NAME} {self.split}: {what} {path} does not '
+                f'exist{there}. Expected layout: {self.LAYOUT}')
+
+    def _require_file(self, path: str, what: str = 'file') -> None:
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{self.DATASET_NAME} {self.split}: {what} {path} does not '
+                f'exist. Expected layout: {self.LAYOUT}')
+
+    def _list_images(self, folder: str, subfolders: bool = False) -> List[str]:
+        """Sorted names of the image files directly in ``folder``.
+
+        Args:
+            folder (str): The folder.
+            subfolders (bool): Whether the layout has subfolders here; if
+                not, a subfolder is a bad sample (its images would
+                otherwise be dropped without a word).
+        """
+        self._require_dir(folder)
+        with os.scandir(folder) as it:
+            entries = sorted((e.name, e.is_dir()) for e in it)
+        if not subfolders:
+            for name, is_dir in entries:
+                if is_dir:
+                    self._bad_sample(
+                        'unexpected folders', osp.join(folder, name),
+                        f'unexpected folder {osp.join(folder, name)}: '
+                        f'{folder} should hold only image files. Expected '
+                        f'layout: {self.LAYOUT}')
+        return [
+            name for name, is_dir in entries
+            if not is_dir and is_image_file(name)
+        ]
+
+    def _list_dirs(self, folder: str) -> List[str]:
+        """Sorted names of the subfolders of ``folder``."""
+        self._require_dir(folder)
+        with os.scandir(folder) as it:
+            return sorted(e.name for e in it if e.is_dir())
+
+    def _bad_sample(self,
+                    kind: str,
+                    path: str,
+                    message: str,
+                    error: type = AnnotationError) -> None:
+        """Raise ``error(message)``, or with ``on_bad_sample='skip'`` count
+        ``path`` as a skipped sample of ``kind``."""
+        if self.on_bad_sample == 'error':
+            raise error(f'{self.DATASET_NAME} {self.split}: {message} (pass '
+                        "on_bad_sample='skip' to drop such samples)")
+        self._skipped.setdefault(kind, []).append(path)
+
+    def _read_split(self) -> List[RawSample]:
+        """Walk the split's folders and parse every image.
+
+        Returns:
+            list[RawSample]: The split's images, query before gallery on
+            test splits.
+        """
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------
+    # items
+
+    def _mask_folder(self, folder: str) -> str:
+        template = self.mask_dir
+        if '{folder}' not in template and len(self._folders) > 1:
+            raise ValueError(
+                f'{self.DATASET_NAME} {self.split}: mask_dir={template!r} '
+                f'has no {{folder}} placeholder, but the split reads several '
+                f'image folders ({", ".join(sorted(self._folders))}); '
+                "use e.g. '{folder}-mask'")
+        mask_root = template.replace('{folder}', folder)
+        return mask_root if osp.isabs(mask_root) else self._path(mask_root)
+
+    def _attach_masks(self, samples: List[RawSample]) -> List[Tuple]:
+        """Pair every sample with its mask path (None without masks)."""
+        if not self.with_mask:
+            return [(s, None) for s in samples]
+        self._folders = {s.folder for s in samples}
+        checked: Set[str] = set()
+        # one listing per folder: a stat per image is slow on network disks
+        listed: Dict[str, Set[str]] = {}
+        out = []
+        for s in samples:
+            mask_folder = self._mask_folder(s.folder)
+            if mask_folder not in checked:
+                self._require_dir(
+                    mask_folder,
+                    f'mask folder of {s.folder!r} (with_mask=True; '
+                    f'mask_dir={self.mask_dir!r})')
+                checked.add(mask_folder)
+            rel = osp.splitext(s.rel_path)[0] + MASK_EXTENSION
+            mask_path = osp.join(mask_folder, rel)
+            sub = osp.dirname(mask_path)
+            if sub not in listed:
+                listed[sub] = (
+                    set(os.listdir(sub)) if osp.isdir(sub) else set())
+            if osp.basename(mask_path) not in listed[sub]:
+                self._bad_sample(
+                    'missing mask', s.img_path,
+                    f'no mask for image {s.img_path}: expected {mask_path} '
+                    f'(with_mask=True, mask_dir={self.mask_dir!r})',
+                    FileNotFoundError)
+                continue
+            out.append((s, mask_path))
+        return out
+
+    def load_data_list(self) -> List[dict]:
+        """Read the split's folders and build its items."""
+        self._skipped = {}
+        samples = self._read_split()
+        pairs = self._attach_masks(samples)
+        if not pairs:
+            skipped = sum(len(v) for v in self._skipped.values())
+            raise FileNotFoundError(
+                f'{self.DATASET_NAME} {self.split}: no images found under '
+                f'{self.data_root} ({skipped} bad samples skipped). '
+                f'Expected layout: {self.LAYOUT}')
+
+        raw_pids = sorted({s.pid for s, _ in pairs})
+        clothes_keys = sorted({s.clothes_key for s, _ in pairs})
+        clothes_map = {c: i for i, c in enumerate(clothes_keys)}
+        if self.is_train_format:
+            pid_map = {p: i for i, p in enumerate(raw_pids)}
+        else:
+            pid_map = {p: p for p in raw_pids}
+
+        items = []
+        for s, mask_path in pairs:
+            item = dict(
+                img_path=s.img_path,
+                pid=pid_map[s.pid],
+                camid=s.camid,
+                clothes_id=clothes_map[s.clothes_key],
+                subset=s.subset,
+                mask_path=mask_path)
+            if s.tracklet_id is not None:
+                item['tracklet_id'] = s.tracklet_id
+            items.append(item)
+
+        num_skipped = {k: len(v) for k, v in self._skipped.items()}
+        meta = dict(
+            dataset_name=self.DATASET_NAME,
+            split=self.split,
+            num_images=len(items),
+            num_skipped=num_skipped)
+        subset_sizes = dict(collections.Counter(i['subset'] for i in items))
+        if self.is_train_format:
+            pid2clothes = np.zeros((len(raw_pids), len(clothes_keys)), bool)
+            for item in items:
+                pid2clothes[item['pid'], item['clothes_id']] = True
+            meta.update(
+                num_pids=len(raw_pids),
+                num_clothes=len(clothes_keys),
+                pid2clothes=pid2clothes)
+        else:
+            meta.update(
+                num_identities=len(raw_pids), subset_sizes=subset_sizes)
+        self._metainfo.update(meta)
+
+        self._log_skips()
+        subsets = ', '.join(f'{k} {v}' for k, v in subset_sizes.items())
+        print_log(
+            f'{self.DATASET_NAME} {self.split}: {len(items)} images '
+            f'({subsets}), {len(raw_pids)} identities, {len(clothes_keys)} '
+            f'clothes ids, from {self.data_root}' +
+            (' (with masks)' if self.with_mask else ''),
+            logger='current')
+        return items
+
+    def _log_skips(self) -> None:
+        if not self._skipped:
+            return
+        total = sum(len(v) for v in self._skipped.values())
+        parts = []
+        for kind, paths in self._skipped.items():
+            shown = ', '.join(paths[:self.NUM_EXAMPLES_SHOWN])
+            more = ', ...' if len(paths) > self.NUM_EXAMPLES_SHOWN else ''
+            parts.append(f'{len(paths)} {kind} (e.g. {shown}{more})')
+        print_log(
+            f'{self.DATASET_NAME} {self.split}: skipped {total} bad samples '
+            f"(on_bad_sample='skip'): " + '; '.join(parts),
+            logger='current',
+            level=logging.WARNING)
+
+    # ------------------------------------------------------------------
+    # access
+
+    def get_pids(self) -> np.ndarray:
+        """The pid of every item, in item order (cached).
+
+        Used by :class:`IdentityBalancedSampler` (P x K batches); computed
+        from ``get_data_info`` so it also holds after ``indices``
+        subsetting.
+
+        Returns:
+            np.ndarray: int64 array of length ``len(self)``.
+        """
+        if self._pids is None or len(self._pids) != len(self):
+            self._pids = np.array(
+                [self.get_data_info(i)['pid'] for i in range(len(self))],
+                dtype=np.int64)
+        return self._pids
+
+    def get_cat_ids(self, idx: int) -> List[int]:
+        """The identity of item ``idx``, for mmengine's class-aware wrappers.
+
+        Args:
+            idx (int): Item index.
+
+        Returns:
+            list[int]: ``[pid]``.
+        """
+        return [int(self.get_data_info(idx)['pid'])]
+
+    def get_subset_(self, indices: Union[Sequence[int], int]) -> None:
+        """mmengine's in-place subset; also drops the cached pids."""
+        super().get_subset_(indices)
+        self._pids = None
+
+    def get_subset(self, indices: Union[Sequence[int], int]) -> 'BaseDataset':
+        """mmengine's subset copy, without the parent's cached pids."""
+        subset = super().get_subset(indices)
+        subset._pids = None
+        return subset
+
+    def __repr__(self) -> str:
+        size = len(self) if self._fully_initialized else 'not loaded'
+        return (f'{type(self).__name__}(split={self.split!r}, '
+                f'data_root={self.data_root!r}, with_mask={self.with_mask}, '
+                f'items={size})')
