@@ -25,3 +25,38 @@ def test_metafile_configs_exist(path):
 
 def test_there_are_metafiles():
     assert len(METAFILES) >= 2
+
+
+def _zoo_tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'gen_model_zoo', osp.join(ROOT, 'tools/model_zoo/gen_model_zoo.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_metafiles_follow_the_zoo_schema():
+    """Sources say paper/measured, measured numbers name their data,
+    collections and weights are valid (tools/model_zoo/gen_model_zoo.py)."""
+    tool = _zoo_tool()
+    tool.validate({p: yaml.safe_load(open(p)) for p in METAFILES}, ROOT)
+
+
+@pytest.mark.parametrize('path', METAFILES)
+def test_measured_numbers_match_the_readme(path):
+    """A measured number in a metafile is also in its method's README."""
+    meta = yaml.safe_load(open(path))
+    readmes = {c['Name']: c.get('README') for c in meta.get('Collections')
+               or []}
+    for model in meta['Models']:
+        for result in model.get('Results') or []:
+            if not str(result['Source']).startswith('measured'):
+                continue
+            readme = readmes.get(model['In Collection'])
+            assert readme, f'{model["Name"]}: measured but no README'
+            text = open(osp.join(ROOT, readme)).read()
+            row = ' | '.join(f'{v:.2f}' for v in result['Metrics'].values())
+            assert row in text, (
+                f'{path}: {model["Name"]} {result.get("Split", "")} numbers '
+                f'{row} are not in {readme}')
