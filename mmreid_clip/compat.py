@@ -20,6 +20,7 @@ import collections
 import contextlib
 import os
 import os.path as osp
+import re
 from typing import Iterator, List
 
 import numpy as np
@@ -147,6 +148,10 @@ def safe_torch_load(filename: str, map_location=None):
                 for g in _checkpoint_safe_globals()
             }
             unsafe = [g for g in unsafe if g not in allowed]
+            if not unsafe:
+                # a legacy (non-zip) file cannot be listed; torch's message
+                # names the first offending global
+                unsafe = re.findall(r'GLOBAL ([\w.]+)', str(err))[:1]
             what = ', '.join(unsafe) if unsafe else str(err).splitlines()[0]
             raise UnsafeCheckpointError(
                 f'Refusing to load checkpoint {filename}: it contains '

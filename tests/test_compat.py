@@ -102,3 +102,48 @@ def test_getattr_stand_in_is_restricted(tmp_path, monkeypatch):
     torch.save(dict(x=SneakyGetattr()), path)
     with pytest.raises(UnsafeCheckpointError, match='__init__'):
         safe_torch_load(path)
+
+
+class WritesAFile:
+    """A payload with a visible effect: it creates a file when unpickled."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.path}', ))
+
+
+@pytest.mark.parametrize('zipfile', [True, False])
+def test_malicious_checkpoint_refused_on_the_runner_path(
+        tmp_path, monkeypatch, zipfile):
+    """``_load_checkpoint`` is what Runner.load_checkpoint / resume call;
+    the legacy (non-zip) format is refused too, naming the global."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+    monkeypatch.delenv('MMREID_TRUST_CHECKPOINTS', raising=False)
+    marker = tmp_path / 'pwned'
+    path = str(tmp_path / 'evil.pth')
+    torch.save(
+        dict(state_dict={'w': torch.ones(1)}, meta=WritesAFile(marker)),
+        path,
+        _use_new_zipfile_serialization=zipfile)
+    apply_patches()
+    with pytest.raises(UnsafeCheckpointError, match=r'evil\.pth.*system'):
+        _load_checkpoint(path, map_location='cpu')
+    assert not marker.exists()
+
+
+def test_random_state_in_checkpoints_loads_weights_only(tmp_path,
+                                                        monkeypatch):
+    """RandomStateHook adds the generators' state to every checkpoint; it
+    must stay within what the safe loader accepts."""
+    from mmreid_clip.engine.hooks import get_random_state, set_random_state
+    monkeypatch.delenv('MMREID_TRUST_CHECKPOINTS', raising=False)
+    ckpt = _runner_like_checkpoint()
+    ckpt['random_state'] = get_random_state()
+    path = str(tmp_path / 'rng.pth')
+    torch.save(ckpt, path)
+    expected = np.random.rand(3)
+    loaded = safe_torch_load(path)['random_state']
+    set_random_state(loaded)
+    np.testing.assert_array_equal(np.random.rand(3), expected)

@@ -11,7 +11,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmreid_clip.utils import setup_runtime
+from mmreid_clip.utils import explain_build_errors, setup_runtime
 
 
 def parse_args():
@@ -57,12 +57,18 @@ def main():
     cfg.load_from = args.checkpoint
     cfg.resume = False
     cfg.launcher = args.launcher
+    # evaluating a checkpoint that does not fit the config would report
+    # the numbers of mostly random weights: any difference is an error
+    cfg.setdefault('default_hooks', {})
+    cfg.default_hooks.checkpoint_match = dict(
+        type='CheckpointMatchHook', strict=True, source=args.checkpoint)
     setup_runtime(
         cfg,
         trust_checkpoint=args.trust_checkpoint,
         loaders=('test_dataloader', ))
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    with explain_build_errors():
+        runner = Runner.from_cfg(cfg)
+        metrics = runner.test()
     if runner.rank == 0:
         width = max(len(k) for k in metrics)
         lines = [f'  {k:<{width}}  {v:8.2f}' for k, v in metrics.items()]

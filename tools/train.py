@@ -10,7 +10,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmreid_clip.utils import setup_runtime
+from mmreid_clip.utils import explain_build_errors, setup_runtime
 
 
 def parse_args():
@@ -97,8 +97,10 @@ def main():
         cfg.merge_from_dict(args.cfg_options)
     cfg = merge_args(cfg, args)
     setup_runtime(cfg, trust_checkpoint=args.trust_checkpoint)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    # components are built in both calls; name close matches of a typo
+    with explain_build_errors():
+        runner = Runner.from_cfg(cfg)
+        runner.train()
 
 
 if __name__ == '__main__':

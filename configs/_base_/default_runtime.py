@@ -5,14 +5,25 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # keep the last checkpoints and the best one on the validation metric
+    # keep the last checkpoints and the best one on the validation metric;
+    # written to <name>.tmp and renamed, so a killed run never leaves a
+    # truncated latest checkpoint (docs/reliability.md)
     checkpoint=dict(
-        type='CheckpointHook',
+        type='AtomicCheckpointHook',
         interval=1,
         max_keep_ckpts=3,
         save_best='auto',
         rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # checkpoints carry the RNG state, so --resume repeats the random
+    # augmentations of an uninterrupted run
+    random_state=dict(type='RandomStateHook'),
+    # a NaN/Inf loss stops training before the optimizer step
+    # (action='skip' drops such steps instead)
+    nonfinite_loss=dict(type='NonFiniteLossHook', action='raise'),
+    # a loaded checkpoint that does not fit the model is reported by module
+    # (tools/test.py makes any difference an error)
+    checkpoint_match=dict(type='CheckpointMatchHook', strict=False),
 )
 
 env_cfg = dict(
@@ -22,6 +33,12 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
+# LocalVisBackend writes <work_dir>/<timestamp>/vis_data/scalars.json, which
+# tools/analysis/plot_logs.py plots. TensorBoard is opt-in (pip install -e
+# ".[tensorboard]"): put '../_base_/runtime_tensorboard.py' in place of this
+# file in _base_, or set in a config that inherits it
+#   visualizer = dict(vis_backends=[dict(type='LocalVisBackend'),
+#                                   dict(type='TensorboardVisBackend')])
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends)
 log_processor = dict(by_epoch=True, window_size=20)

@@ -13,17 +13,62 @@ import logging
 import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+import mmcv
 import numpy as np
 from mmengine.dataset import BaseDataset, Compose
 from mmengine.logging import print_log
 
 from mmreid_clip.registry import DATASETS, TRANSFORMS
 
-__all__ = ['AnnotationError', 'TextImageDataset']
+__all__ = [
+    'AnnotationError', 'BadImageError', 'BAD_SAMPLE_ACTIONS',
+    'TextImageDataset', 'image_file_problem'
+]
+
+#: What a dataset does with a bad sample: raise, or skip it (counted).
+BAD_SAMPLE_ACTIONS = ('error', 'skip')
 
 
 class AnnotationError(ValueError):
     """An annotation file that cannot be read as the dataset's format."""
+
+
+class BadImageError(OSError):
+    """An image file that is missing, unreadable, empty or not decodable."""
+
+
+def image_file_problem(path: str) -> Optional[str]:
+    """What is wrong with the image file ``path``, or None if it decodes.
+
+    Used after the image pipeline failed, to tell a bad file (a data
+    problem, which ``on_bad_sample='skip'`` may skip) from a bug in the
+    pipeline (which must surface as it is).
+
+    Args:
+        path (str): Image file.
+
+    Returns:
+        str | None: A short description of the problem.
+    """
+    if not osp.exists(path):
+        return 'the file does not exist'
+    if not osp.isfile(path):
+        return 'the path is not a file'
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError as err:
+        return f'the file cannot be read ({err})'
+    if not data:
+        return 'the file is empty (0 bytes)'
+    try:
+        img = mmcv.imfrombytes(data, flag='color')
+    except Exception as err:  # cv2.error and friends
+        return f'the file cannot be decoded ({type(err).__name__}: {err})'
+    if img is None or img.size == 0:
+        return ('the file cannot be decoded as an image (corrupt or '
+                f'truncated, {len(data)} bytes)')
+    return None
 
 
 def _compose(transforms: Optional[Sequence[Union[dict, Callable]]]) -> Compose:
@@ -59,7 +104,11 @@ class TextImageDataset(BaseDataset):
     the split, in file order) and ``caption_id`` (index of the caption
     within the split, -1 on image items); pair and image items have an
     absolute ``img_path``, pair and text items a ``caption``. Entries that
-    repeat an image path add their captions to that image.
+    repeat an image path (with the same id) add their captions to that
+    image; an image without any caption is left out of the train split (it
+    gives no pair, and its identity would be a class without samples) and
+    kept in the gallery of val/test. ``docs/reliability.md`` lists how each
+    kind of bad input is reported.
 
     Args:
         data_root (str): Dataset folder; relative ``ann_file`` and
@@ -81,6 +130,20 @@ class TextImageDataset(BaseDataset):
         check_files (bool): Check at load time that every image of the split
             exists, so a partial copy fails at once with the list of missing
             files instead of mid-epoch. Defaults to True.
+        on_bad_sample (str): ``'error'`` raises on the first bad sample,
+            naming the file and the offending entry; ``'skip'`` drops it,
+            counts it and logs it (never silently). Bad samples are: an
+            entry with missing fields or wrong types, an empty or
+            whitespace-only (or non-string) caption (only that caption is
+            dropped), an entry repeating an earlier one, an image given two
+            identities, a missing image file (with ``check_files``), and on
+            the train split an image that cannot be read or decoded when it
+            is loaded (mmengine then draws another item). A malformed file,
+            or a split left without samples, is an error in both modes; so
+            is an undecodable image of a val/test split, since skipping it
+            would change the evaluation protocol. The counts are in
+            ``metainfo['num_skipped']`` and :attr:`num_bad_images`.
+            Defaults to 'error'.
         metainfo (dict, optional): Extra meta information.
         indices (int | Sequence[int], optional): Keep only these items
             (mmengine's subset option). Defaults to None.
@@ -111,6 +174,8 @@ class TextImageDataset(BaseDataset):
     SPLIT_HINT: str = ''
     #: How many missing images a FileNotFoundError lists.
     NUM_MISSING_SHOWN: int = 5
+    #: How many skipped samples are logged one by one.
+    NUM_SKIPS_LOGGED: int = 5
 
     def __init__(self,
                  data_root: str = '',
@@ -122,6 +187,7 @@ class TextImageDataset(BaseDataset):
                              Callable] = dict(type='PackTextImageInputs'),
                  img_prefix: str = 'imgs',
                  check_files: bool = True,
+                 on_bad_sample: str = 'error',
                  metainfo: Optional[dict] = None,
                  indices: Optional[Union[int, Sequence[int]]] = None,
                  serialize_data: bool = True,
@@ -131,10 +197,21 @@ class TextImageDataset(BaseDataset):
             raise ValueError(
                 f'{self.DATASET_NAME} has no {split!r} split; it has '
                 f'{", ".join(self.SPLITS)}.{self.SPLIT_HINT}')
+        if on_bad_sample not in BAD_SAMPLE_ACTIONS:
+            raise ValueError(f'on_bad_sample must be one of '
+                             f'{BAD_SAMPLE_ACTIONS}, got {on_bad_sample!r}')
         if ann_file is None:
             ann_file = self._default_ann_file(data_root)
         self.split = split
         self.check_files = check_files
+        self.on_bad_sample = on_bad_sample
+        #: Load-time skips: one message per skipped entry/caption/image.
+        self.skipped: List[str] = []
+        #: Train items whose image failed to load and were skipped (counted
+        #: per process: each DataLoader worker holds its own copy).
+        self.num_bad_images = 0
+        # image_id -> index of the annotation entry that introduced it
+        self._image_entries: List[int] = []
         self.text_pipeline = _compose(text_pipeline)
         self.pack = TRANSFORMS.build(pack) if isinstance(pack, dict) else pack
         self._pids: Optional[np.ndarray] = None
@@ -213,7 +290,13 @@ class TextImageDataset(BaseDataset):
         return f' ({", ".join(parts)})' if parts else ''
 
     def _parse_entry(self, index: int, entry) -> dict:
-        """Validate one entry; return its split, path, id and captions."""
+        """Validate one entry; return its split, path, id and captions.
+
+        Entry-level problems raise :class:`AnnotationError`; bad captions
+        are reported through :meth:`_reject` (raised, or dropped under
+        ``on_bad_sample='skip'``), so the returned captions are the valid
+        ones.
+        """
         file = self.ann_file
         if not isinstance(entry, dict):
             raise AnnotationError(
@@ -252,40 +335,80 @@ class TextImageDataset(BaseDataset):
             raise AnnotationError(
                 f'{where}: "captions" must be a list of strings, got '
                 f'{type(captions).__name__}')
+        valid = []
         for j, caption in enumerate(captions):
             if not isinstance(caption, str):
-                raise AnnotationError(
-                    f'{where}: caption {j} must be a string, got '
-                    f'{type(caption).__name__}')
-            if not caption.strip():
-                raise AnnotationError(
+                self._reject(f'{where}: caption {j} must be a string, got '
+                             f'{type(caption).__name__}')
+            elif not caption.strip():
+                self._reject(
                     f'{where}: caption {j} is empty or only whitespace')
-        return dict(split=split, path=path, pid=pid, captions=captions)
+            else:
+                valid.append(caption)
+        return dict(split=split, path=path, pid=pid, captions=valid)
+
+    def _reject(self, message: str) -> None:
+        """Raise :class:`AnnotationError`, or record a load-time skip."""
+        if self.on_bad_sample == 'error':
+            raise AnnotationError(message)
+        self.skipped.append(message)
+
+    def _log_skips(self) -> None:
+        if not self.skipped:
+            return
+        shown = '\n  '.join(self.skipped[:self.NUM_SKIPS_LOGGED])
+        more = len(self.skipped) - self.NUM_SKIPS_LOGGED
+        tail = f'\n  ... and {more} more' if more > 0 else ''
+        print_log(
+            f'{self.DATASET_NAME} {self.split}: on_bad_sample=\'skip\' '
+            f'skipped {len(self.skipped)} bad samples of {self.ann_file}:\n'
+            f'  {shown}{tail}',
+            logger='current',
+            level=logging.WARNING)
 
     # ------------------------------------------------------------------
     # items
 
     def load_data_list(self) -> List[dict]:
         """Read the annotation file and build the split's items."""
+        self.skipped = []
         raw = self._read_json()
         entries = []
         split_counts = collections.Counter()
         for index, entry in enumerate(raw):
-            parsed = self._parse_entry(index, entry)
+            try:
+                parsed = self._parse_entry(index, entry)
+            except AnnotationError as err:
+                self._reject(str(err))
+                continue
             split_counts[parsed['split']] += 1
             if parsed['split'] == self.split:
                 parsed['index'] = index
                 entries.append(parsed)
         if not entries:
+            skipped = (f'; {len(self.skipped)} bad entries were skipped'
+                       if self.skipped else '')
             raise AnnotationError(
                 f'{self.ann_file}: split {self.split!r} has no entries '
-                f'(entries per split: {dict(split_counts) or "none"})')
+                f'(entries per split: {dict(split_counts) or "none"})'
+                f'{skipped}')
 
         img_dir = osp.abspath(self.data_prefix['img_path'])
         images: Dict[str, int] = {}  # relative path -> image_id
         image_rows: List[dict] = []  # one per unique image
         no_caption = []
+        seen_entries: Dict[tuple, int] = {}
+        merged = 0
         for entry in entries:
+            signature = (entry['path'], entry['pid'], tuple(entry['captions']))
+            if signature in seen_entries:
+                self._reject(
+                    f'{self.ann_file}: entry #{entry["index"]} repeats entry '
+                    f'#{seen_entries[signature]} (same {self.PATH_KEY} '
+                    f'{entry["path"]!r}, id {entry["pid"]} and captions): a '
+                    'duplicated entry would count its captions twice')
+                continue
+            seen_entries[signature] = entry['index']
             image_id = images.get(entry['path'])
             if image_id is None:
                 image_id = images[entry['path']] = len(image_rows)
@@ -298,27 +421,48 @@ class TextImageDataset(BaseDataset):
                         captions=[]))
             elif image_rows[image_id]['pid'] != entry['pid']:
                 first = image_rows[image_id]
-                raise AnnotationError(
+                self._reject(
                     f'{self.ann_file}: entry #{entry["index"]} gives image '
                     f'{entry["path"]!r} id {entry["pid"]}, entry '
                     f'#{first["index"]} gives it id {first["pid"]}')
+                continue
+            else:
+                merged += 1
             if not entry['captions']:
                 no_caption.append(entry['index'])
             image_rows[image_id]['captions'].extend(entry['captions'])
 
+        if self.check_files:
+            image_rows = self._check_images(image_rows, img_dir)
         num_captions = sum(len(r['captions']) for r in image_rows)
         if num_captions == 0:
+            skipped = (f' ({len(self.skipped)} bad samples were skipped)'
+                       if self.skipped else '')
             raise AnnotationError(f'{self.ann_file}: split {self.split!r} has '
-                                  f'{len(image_rows)} images but no captions')
+                                  f'{len(image_rows)} images but no captions'
+                                  f'{skipped}')
         if no_caption:
+            if self.split == 'train':
+                # no pair item: keeping the image would count its identity
+                # as a class that no training sample has
+                image_rows = [r for r in image_rows if r['captions']]
+                fate = 'they give no training pair and are left out'
+            else:
+                fate = 'their images are kept in the gallery'
             print_log(
                 f'{self.ann_file}: {len(no_caption)} entries of split '
                 f'{self.split!r} have no caption (first: entry '
-                f'#{no_caption[0]}); their images are kept',
+                f'#{no_caption[0]}); {fate}',
                 logger='current',
                 level=logging.WARNING)
-        if self.check_files:
-            self._check_images(image_rows, img_dir)
+        if merged:
+            print_log(
+                f'{self.ann_file}: {merged} entries of split {self.split!r} '
+                'repeat the image of an earlier entry with other captions; '
+                'their captions were added to that image',
+                logger='current')
+        self._log_skips()
+        self._image_entries = [r['index'] for r in image_rows]
 
         raw_ids = sorted({r['pid'] for r in image_rows})
         if self.split == 'train':
@@ -331,17 +475,20 @@ class TextImageDataset(BaseDataset):
             split=self.split,
             num_identities=len(raw_ids),
             num_images=len(image_rows),
-            num_captions=num_captions)
+            num_captions=num_captions,
+            num_skipped=len(self.skipped))
         if self.split == 'train':
             meta['num_classes'] = len(raw_ids)
         self._metainfo.update(meta)
         classes = (f', num_classes={len(raw_ids)} (raw ids '
                    f'{raw_ids[0]}..{raw_ids[-1]} -> 0..{len(raw_ids) - 1})'
                    if self.split == 'train' else '')
+        skipped = (f', {len(self.skipped)} bad samples skipped'
+                   if self.skipped else '')
         print_log(
             f'{self.DATASET_NAME} {self.split}: {len(items)} items from '
             f'{self.ann_file}: {len(image_rows)} images, {num_captions} '
-            f'captions, {len(raw_ids)} identities{classes}',
+            f'captions, {len(raw_ids)} identities{classes}{skipped}',
             logger='current')
         return items
 
@@ -379,10 +526,24 @@ class TextImageDataset(BaseDataset):
                 caption_id += 1
         return items
 
-    def _check_images(self, image_rows: List[dict], img_dir: str) -> None:
+    def _check_images(self, image_rows: List[dict],
+                      img_dir: str) -> List[dict]:
+        """Raise on missing image files, or drop them (``'skip'``).
+
+        Returns:
+            list[dict]: The rows whose image exists.
+        """
         missing = [r for r in image_rows if not osp.isfile(r['img_path'])]
         if not missing:
-            return
+            return image_rows
+        if self.on_bad_sample == 'skip':
+            for r in missing:
+                self._reject(
+                    f'{self.ann_file}: entry #{r["index"]} (id={r["pid"]}): '
+                    f'image {r["img_path"]} does not exist; its '
+                    f'{len(r["captions"])} captions are dropped with it')
+            gone = {id(r) for r in missing}
+            return [r for r in image_rows if id(r) not in gone]
         shown = '\n  '.join(f'entry #{r["index"]} (id={r["pid"]}): '
                             f'{r["img_path"]}'
                             for r in missing[:self.NUM_MISSING_SHOWN])
@@ -393,7 +554,8 @@ class TextImageDataset(BaseDataset):
             f'{self.ann_file}: {len(missing)} of {len(image_rows)} images of '
             f'split {self.split!r} are missing, e.g.\n  {shown}\n'
             f'Expected layout: {self.LAYOUT}.{folder}{hint} Pass '
-            'check_files=False to skip this check.')
+            'check_files=False to skip this check, or on_bad_sample=\'skip\' '
+            'to drop these images (counted and logged).')
 
     # ------------------------------------------------------------------
     # access
@@ -443,12 +605,24 @@ class TextImageDataset(BaseDataset):
 
         Returns:
             dict | None: ``{'inputs': ..., 'data_samples': ...}``, or None
-            when a transform drops the item (mmengine then refetches another
-            one during training).
+            when a transform drops the item or, with
+            ``on_bad_sample='skip'`` on the train split, its image cannot be
+            loaded (mmengine then draws another item).
+
+        Raises:
+            BadImageError: the item's image file is missing, empty or not
+                decodable (and not skipped); the message names the file, the
+                item and the annotation entry.
         """
         results = self.get_data_info(idx)
         if 'img_path' in results:
-            results = self.pipeline(results)
+            try:
+                results = self.pipeline(results)
+            except Exception as err:
+                problem = image_file_problem(results['img_path'])
+                if problem is None:
+                    raise  # the file is fine: a pipeline error, not data
+                return self._bad_image(idx, results, problem, err)
             if results is None:
                 return None
         if 'caption' in results:
@@ -456,6 +630,39 @@ class TextImageDataset(BaseDataset):
             if results is None:
                 return None
         return self.pack(results)
+
+    def _bad_image(self, idx: int, info: dict, problem: str,
+                   err: Exception) -> None:
+        """Raise :class:`BadImageError`, or count and log a train skip."""
+        image_id = info.get('image_id')
+        entry = (
+            self._image_entries[image_id] if isinstance(image_id, int)
+            and 0 <= image_id < len(self._image_entries) else None)
+        where = (f'{self.DATASET_NAME} {self.split}: item {idx} (image_id='
+                 f'{image_id}, pid={info.get("pid")}' +
+                 (f', annotation entry #{entry} of {self.ann_file}'
+                  if entry is not None else '') + ')')
+        message = (f'{where}: image {info["img_path"]}: {problem} '
+                   f'[{type(err).__name__}: {err}]')
+        if self.on_bad_sample != 'skip':
+            raise BadImageError(
+                f'{message}. Replace or remove the file, or set '
+                "on_bad_sample='skip' on the train dataset to skip such "
+                'samples (counted and logged).') from err
+        if self.test_mode:
+            raise BadImageError(
+                f"{message}. on_bad_sample='skip' does not apply to the "
+                f'{self.split!r} split: dropping an evaluation item would '
+                'change the protocol; replace or remove the file.') from err
+        self.num_bad_images += 1
+        count = self.num_bad_images
+        if count <= self.NUM_SKIPS_LOGGED or count & (count - 1) == 0:
+            print_log(
+                f'{message}; skipped (on_bad_sample=\'skip\', {count} '
+                'images skipped so far in this process)',
+                logger='current',
+                level=logging.WARNING)
+        return None
 
     def __repr__(self) -> str:
         size = len(self) if self._fully_initialized else 'not loaded'

@@ -1,7 +1,18 @@
+from .atomic_io import (atomic_replace, atomic_write_bytes, atomic_write_text,
+                        remove_stale_temporaries)
+from .checkpoint_check import (CheckpointMismatchError, StateDictReport,
+                               compare_state_dicts)
+from .config_check import (ConfigKeyError, UnknownArgumentError,
+                           UnknownTypeError, check_config_keys,
+                           explain_build_errors)
 from .setup_env import (amp_optim_wrapper_type, missing_files,
                         register_all_modules, setup_runtime)
 
 __all__ = [
-    'amp_optim_wrapper_type', 'missing_files', 'register_all_modules',
+    'CheckpointMismatchError', 'ConfigKeyError', 'StateDictReport',
+    'UnknownArgumentError', 'UnknownTypeError', 'amp_optim_wrapper_type',
+    'atomic_replace', 'atomic_write_bytes', 'atomic_write_text',
+    'check_config_keys', 'compare_state_dicts', 'explain_build_errors',
+    'missing_files', 'register_all_modules', 'remove_stale_temporaries',
     'setup_runtime'
 ]

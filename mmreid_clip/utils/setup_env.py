@@ -9,6 +9,7 @@ from mmengine.registry import init_default_scope
 
 from mmreid_clip.compat import (TRUST_ENV, apply_patches, cpu_ddp_wrapper_cfg,
                                 init_cpu_distributed)
+from .config_check import check_config_keys
 
 
 def register_all_modules(init_scope: bool = True) -> None:
@@ -93,9 +94,12 @@ def setup_runtime(cfg: Config,
                   loaders: Sequence[str] = _ALL_LOADERS) -> Config:
     """Prepare the process and the config for ``Runner.from_cfg``.
 
-    Installs the compatibility patches, checks that the data and weights
-    exist, sets up gloo for CPU-only distributed runs and fixes dataloader
-    options that torch rejects with ``num_workers=0``.
+    Installs the compatibility patches, rejects misspelt config keys
+    (:func:`~mmreid_clip.utils.config_check.check_config_keys`), checks
+    that the data and weights exist, sets ``CUBLAS_WORKSPACE_CONFIG`` for
+    ``randomness.deterministic=True`` runs on GPUs, sets up gloo for
+    CPU-only distributed runs and fixes dataloader options that torch
+    rejects with ``num_workers=0``.
 
     Args:
         cfg (Config): The config, changed in place.
@@ -105,6 +109,7 @@ def setup_runtime(cfg: Config,
     """
     apply_patches()
     register_all_modules(init_scope=False)
+    check_config_keys(cfg)
     if trust_checkpoint:
         os.environ[TRUST_ENV] = '1'
     problems = missing_files(cfg, loaders)
@@ -114,6 +119,12 @@ def setup_runtime(cfg: Config,
             '\n  - '.join(problems) +
             '\nSee README.md ("Preparing datasets", "CLIP weights") for the '
             'expected layout, or override the paths with --cfg-options.')
+    randomness = cfg.get('randomness') or {}
+    if randomness.get('deterministic', False):
+        # torch.use_deterministic_algorithms (which mmengine switches on)
+        # makes cuBLAS raise unless this is set before its first call;
+        # harmless on CPU. See docs/reliability.md, "Determinism".
+        os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
     launcher = cfg.get('launcher', 'none')
     if init_cpu_distributed(launcher) or (launcher != 'none'
                                           and not torch.cuda.is_available()):

@@ -116,6 +116,22 @@ def test_duplicate_image_entries_share_image_id(make_tipr):
     assert last['image_id'] == 2 and last['caption_id'] == 6
 
 
+def test_images_without_captions(make_tipr):
+    """Train: no pair item, and its identity is not a class (found by the
+    annotation fuzzer); test: kept in the gallery."""
+    entries = cuhk_entries()
+    entries.append(
+        dict(split='train', captions=[], file_path='cam_a/0009_a.jpg', id=9))
+    entries.append(
+        dict(split='test', captions=[], file_path='cam_a/0010_a.jpg', id=10))
+    root, _ = make_tipr('CUHKPEDES', entries)
+    train = CUHKPEDES(data_root=root, split='train')
+    assert len(train) == 9 and train.metainfo['num_classes'] == 3
+    test = CUHKPEDES(data_root=root, split='test')
+    assert test.metainfo['num_images'] == 4 and len(test) == 4 + 6
+    assert test.get_data_info(3)['pid'] == 10
+
+
 def test_conflicting_ids_for_one_image(make_tipr):
     entries = cuhk_entries()
     entries.append(

@@ -60,8 +60,8 @@ class AtomicCheckpointHook(CheckpointHook):
                 runner.work_dir, pattern_suffix=self.POINTER)
         if removed:
             runner.logger.warning(
-                'Removed unfinished checkpoint files of an interrupted run: '
-                + ', '.join(removed))
+                'Removed unfinished checkpoint files of an interrupted run: ' +
+                ', '.join(removed))
 
     # ------------------------------------------------------------------
     # writing

@@ -40,7 +40,8 @@ class CheckpointMatchHook(Hook):
 
     priority = 'LOWEST'
 
-    def __init__(self, strict: bool = False,
+    def __init__(self,
+                 strict: bool = False,
                  source: Optional[str] = None) -> None:
         self.strict = strict
         self.source = source or 'the loaded checkpoint'

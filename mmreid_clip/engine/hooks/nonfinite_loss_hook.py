@@ -237,7 +237,9 @@ class NonFiniteLossHook(Hook):
                  'drops such steps instead of stopping.')
         return text
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         self._batch_idx = batch_idx
         self._data_batch = data_batch
@@ -264,4 +266,3 @@ class NonFiniteLossHook(Hook):
         return (f'{type(self).__name__}(action={self.action!r}, '
                 f'max_consecutive_skips={self.max_consecutive_skips}, '
                 f'num_skipped={self.num_skipped})')
-

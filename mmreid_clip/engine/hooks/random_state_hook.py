@@ -110,8 +110,8 @@ class RandomStateHook(Hook):
                 'the seed, so the run will not repeat an uninterrupted one '
                 'exactly.')
             return
-        diff_rank_seed = (runner.cfg.get('randomness') or {}).get(
-            'diff_rank_seed', False)
+        diff_rank_seed = (runner.cfg.get('randomness')
+                          or {}).get('diff_rank_seed', False)
         if diff_rank_seed and get_world_size() > 1:
             runner.logger.warning(
                 'randomness.diff_rank_seed=True: the checkpoint holds rank '

@@ -1,3 +1,4 @@
+from .reid_metric import ReIDMetric
 from .text_image_retrieval import TextImageRetrievalMetric
 
-__all__ = ['TextImageRetrievalMetric']
+__all__ = ['ReIDMetric', 'TextImageRetrievalMetric']

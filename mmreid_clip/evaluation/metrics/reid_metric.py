@@ -1,0 +1,464 @@
+"""Image person re-identification metric (standard and cloth-changing)."""
+import copy
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+from mmengine.structures import BaseDataElement
+from torch import Tensor
+
+from mmreid_clip.evaluation.functional import (k_reciprocal_rerank,
+                                               rank_queries, summarize)
+from mmreid_clip.registry import METRICS
+
+#: Modes of a setting and what they add to the junk of a query q
+#: (``datasets-and-protocols.md`` §5.2, §5.3); junk items are removed from
+#: q's ranking, the positives are the other items of q's identity.
+MODES = ('general', 'cloth-changing', 'same-clothes')
+_SETTING_KEYS = ('name', 'query', 'gallery', 'mode', 'cameras', 'camera_key')
+_CAMERA_KEYS = ('camid', 'tracklet_id')
+_DEFAULT_SETTING = dict(
+    query='query',
+    gallery='gallery',
+    mode='general',
+    cameras=None,
+    camera_key='camid')
+
+
+def _as_int(value: Any, what: str) -> int:
+    """An int from an int, a numpy scalar or a one-element array/tensor."""
+    if torch.is_tensor(value) or isinstance(value, np.ndarray):
+        count = value.size if isinstance(value, np.ndarray) else value.numel()
+        if count == 1:
+            return _as_int(value.item(), what)
+        raise ValueError(f'{what} must be a single integer, got an array of '
+                         f'shape {tuple(value.shape)}')
+    if isinstance(value, (bool, str)) or (isinstance(value, float)
+                                          and not value.is_integer()):
+        raise ValueError(f'{what} must be an integer, got {value!r}')
+    return int(value)
+
+
+@METRICS.register_module()
+class ReIDMetric(BaseMetric):
+    """R@K, mAP and mINP of image ReID, standard and cloth-changing.
+
+    Every evaluated item carries ``img_feat`` (``D``), ``pid``, ``camid``,
+    ``clothes_id`` and ``subset`` (+ ``tracklet_id`` on DeepChange), as
+    the cloth-changing datasets (``mmreid_clip/datasets/cloth_changing``)
+    and ``PackReIDInputs`` put them on the DataSample and the models'
+    ``predict`` mode adds ``img_feat``. Each *setting* ranks
+    the items of one subset (the queries) against those of another (the
+    gallery) and is reported under its own name.
+
+    Per query q, a gallery item g of the same pid is *junk* (removed from
+    q's ranking, neither positive nor negative) or a *positive*; items of
+    other pids are negatives (``datasets-and-protocols.md`` §5.2, §5.3;
+    "camera" is the setting's ``camera_key``):
+
+    * ``general``: junk = same camera; positive = other camera;
+    * ``cloth-changing``: junk = same camera or same clothes; positive =
+      other camera and other clothes;
+    * ``same-clothes``: junk = same camera or other clothes; positive =
+      other camera and same clothes.
+
+    The score is the dot product of the L2-normalised features (cosine);
+    the ranking is the stable descending order, ties broken by gallery
+    index (the dataset order), as in :func:`~mmreid_clip.evaluation.
+    functional.rank_queries`, which computes it exactly in chunks without
+    any ``Q x G`` array or per-query loop. With positives at junk-free
+    ranks ``r_1 < ... < r_m``::
+
+        R@K = mean_q 1[r_1 <= K],  mAP = mean_q (1/m) sum_i i / r_i,
+        mINP = mean_q m / r_m
+
+    in percent, over the *valid* queries (``m >= 1``); queries without a
+    positive are skipped and counted.
+
+    Settings. ``settings`` is a list of dicts, one per reported setting::
+
+        dict(name='cc',              # key namespace, unique
+             query='query',          # subset value of the queries
+             gallery='gallery',      # subset value of the gallery
+             mode='cloth-changing',  # one of MODES
+             cameras=None,           # or camid values kept on both sides
+             camera_key='camid')     # or 'tracklet_id' (DeepChange)
+
+    (only ``name`` is required; the others default as shown, mode
+    ``general``), or the name of a preset of :attr:`PRESETS` (also
+    available as :meth:`preset`):
+
+    * ``'ltcc'`` (the default; also CCVID-style sets): ``general`` and
+      ``cc`` (cloth-changing) on query vs gallery;
+    * ``'prcc'``: ``sc`` = query_sc (cam B) vs gallery (cam A) and ``cc`` =
+      query_cc (cam C) vs gallery, both with the *general* rule, as CAL
+      evaluates PRCC (full multi-shot cam-A gallery);
+    * ``'vc_clothes'``: ``general``; ``sc`` keeps cameras 2 and 3, ``cc``
+      cameras 3 and 4, both with the general rule (the VC-Clothes paper's
+      protocol). The camera numbers are the dataset's own (1-4, as in the
+      file names): the dataset must keep them;
+    * ``'deepchange'``: ``general`` with the tracklet id as the camera;
+    * ``'market'``: ``general`` only (Market-1501-style sets, Celeb-reID,
+      LaST).
+
+    Re-ranking. ``rerank=dict(k1=20, k2=6, lambda_value=0.3)`` (or True for
+    these defaults; ``max_items`` may be added) replaces, per setting, the
+    cosine scores by the negated k-reciprocal distances of
+    :func:`~mmreid_clip.evaluation.functional.k_reciprocal_rerank` over
+    the setting's queries and gallery; junk rules and metrics are
+    unchanged.
+
+    Collection. :meth:`process` keeps one record per data sample (the
+    feature on the CPU in float32 and the labels); mmengine's
+    ``collect_results`` gathers the ranks' records in dataset order and
+    truncates them to the dataset size, which drops the samples a
+    distributed sampler repeats to pad the last batch when the size is not
+    divisible by the world size. The metric relies on that (items have no
+    unique id to de-duplicate on): evaluate with mmengine's loops or
+    ``Evaluator.evaluate(len(dataset))``.
+
+    Args:
+        settings (list[dict] | str, optional): The settings or a preset
+            name. Defaults to ``'ltcc'`` (general + cloth-changing).
+        topk (Sequence[int]): The K of the R@K entries. Defaults to
+            (1, 5, 10).
+        rerank (dict | bool, optional): k-reciprocal re-ranking parameters
+            (``k1``, ``k2``, ``lambda_value``, ``max_items``); None or False
+            to rank the cosine scores. Defaults to None.
+        chunk_size (int, optional): Queries per ranking chunk; None picks
+            it from a 256 MiB budget.
+        normalize (bool): L2-normalise the features before scoring (cosine
+            similarity whatever the model returns). Defaults to True; with
+            False the features are used as they are (the models already
+            normalise them; re-ranking assumes unit norms).
+        collect_device (str): 'cpu' or 'gpu', used to gather results across
+            ranks. Defaults to 'cpu'.
+        prefix (str, optional): Namespace before the keys, e.g.
+            ``'prcc'`` gives ``'prcc/cc/mAP'``. Defaults to none: the keys
+            are ``'{name}/R@1'``, ``'{name}/R@5'``, ``'{name}/R@10'``,
+            ``'{name}/mAP'``, ``'{name}/mINP'`` (percent) and
+            ``'{name}/num_valid_queries'`` per setting.
+        collect_dir (str, optional): Folder used to gather results when
+            ``collect_device='cpu'``.
+    """
+    # '' rather than None: BaseMetric warns when the prefix is None, and the
+    # setting names already namespace the keys
+    default_prefix: Optional[str] = ''
+
+    #: Named settings of the CC-ReID benchmarks (see the class doc).
+    PRESETS: Dict[str, List[dict]] = {
+        'ltcc': [
+            dict(name='general', mode='general'),
+            dict(name='cc', mode='cloth-changing'),
+        ],
+        'prcc': [
+            dict(
+                name='sc',
+                query='query_sc',
+                gallery='gallery',
+                mode='general'),
+            dict(
+                name='cc',
+                query='query_cc',
+                gallery='gallery',
+                mode='general'),
+        ],
+        'vc_clothes': [
+            dict(name='general', mode='general'),
+            dict(name='sc', mode='general', cameras=[2, 3]),
+            dict(name='cc', mode='general', cameras=[3, 4]),
+        ],
+        'deepchange': [
+            dict(name='general', mode='general', camera_key='tracklet_id'),
+        ],
+        'market': [dict(name='general', mode='general')],
+    }
+
+    def __init__(self,
+                 settings: Optional[Union[str, Sequence[dict]]] = None,
+                 topk: Sequence[int] = (1, 5, 10),
+                 rerank: Optional[Union[dict, bool]] = None,
+                 chunk_size: Optional[int] = None,
+                 normalize: bool = True,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None) -> None:
+        super().__init__(
+            collect_device=collect_device,
+            prefix=prefix,
+            collect_dir=collect_dir)
+        if isinstance(topk, int):
+            topk = (topk, )
+        if not topk or any(int(k) != k or k < 1 for k in topk):
+            raise ValueError(f'topk must be positive integers, got {topk}')
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
+        self.topk = tuple(int(k) for k in topk)
+        self.chunk_size = chunk_size
+        self.normalize = normalize
+        self.settings = self._check_settings(
+            'ltcc' if settings is None else settings)
+        if rerank is True:
+            rerank = {}
+        elif rerank is False:
+            rerank = None
+        if rerank is not None:
+            if not isinstance(rerank, dict):
+                raise TypeError('rerank must be a dict of k_reciprocal_rerank '
+                                f'arguments, True or None, got {rerank!r}')
+            unknown = set(rerank) - {'k1', 'k2', 'lambda_value', 'max_items'}
+            if unknown:
+                raise ValueError(
+                    f'unknown rerank arguments {sorted(unknown)}; expected '
+                    'k1, k2, lambda_value, max_items')
+            rerank = dict(rerank)
+        self.rerank = rerank
+        # the sample keys the settings read, and which settings need them
+        self._needs: Dict[str, List[str]] = {}
+        for s in self.settings:
+            keys = [s['camera_key']]
+            if s['cameras'] is not None:
+                keys.append('camid')
+            if s['mode'] != 'general':
+                keys.append('clothes_id')
+            for key in keys:
+                self._needs.setdefault(key, [])
+                if s['name'] not in self._needs[key]:
+                    self._needs[key].append(s['name'])
+
+    @classmethod
+    def preset(cls, name: str) -> List[dict]:
+        """A copy of the settings of preset ``name`` (see :attr:`PRESETS`).
+
+        Raises:
+            KeyError: an unknown name (the message lists the presets).
+        """
+        if name not in cls.PRESETS:
+            raise KeyError(f'unknown ReIDMetric preset {name!r}; available: '
+                           f'{sorted(cls.PRESETS)}')
+        return copy.deepcopy(cls.PRESETS[name])
+
+    @classmethod
+    def _check_settings(cls, settings: Union[str,
+                                             Sequence[dict]]) -> List[dict]:
+        """Validated settings with every key filled in."""
+        if isinstance(settings, str):
+            settings = cls.preset(settings)
+        if isinstance(settings, dict) or not settings:
+            raise ValueError('settings must be a non-empty list of dicts or '
+                             f'a preset name {sorted(cls.PRESETS)}, got '
+                             f'{settings!r}')
+        out, names = [], set()
+        for i, raw in enumerate(settings):
+            if not isinstance(raw, dict):
+                raise TypeError(f'settings[{i}] must be a dict, got {raw!r}')
+            unknown = set(raw) - set(_SETTING_KEYS)
+            if unknown:
+                raise ValueError(f'settings[{i}] has unknown keys '
+                                 f'{sorted(unknown)}; allowed: '
+                                 f'{list(_SETTING_KEYS)}')
+            if not raw.get('name') or not isinstance(raw['name'], str):
+                raise ValueError(f'settings[{i}] needs a `name` (str), got '
+                                 f'{raw!r}')
+            s = {'name': raw['name'], **_DEFAULT_SETTING, **raw}
+            name = s['name']
+            if name in names:
+                raise ValueError(f'setting name {name!r} is used twice')
+            names.add(name)
+            if s['mode'] not in MODES:
+                raise ValueError(f'setting {name!r}: mode must be one of '
+                                 f'{MODES}, got {s["mode"]!r}')
+            if s['camera_key'] not in _CAMERA_KEYS:
+                raise ValueError(f'setting {name!r}: camera_key must be one '
+                                 f'of {_CAMERA_KEYS}, got '
+                                 f'{s["camera_key"]!r}')
+            if s['cameras'] is not None:
+                if isinstance(s['cameras'], (int, str)) or not s['cameras']:
+                    raise ValueError(f'setting {name!r}: cameras must be '
+                                     'None or a non-empty list of camids, '
+                                     f'got {s["cameras"]!r}')
+                s['cameras'] = [
+                    _as_int(c, f'setting {name!r} camera') for c in s['cameras']
+                ]
+            out.append(s)
+        return out
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        """Keep each sample's feature (CPU, float32) and labels.
+
+        Args:
+            data_batch (Any): The batch from the dataloader (unused).
+            data_samples (Sequence[dict]): The model's outputs as dicts
+                (mmengine's Evaluator converts DataSample to dict;
+                DataSample objects are accepted too) with ``img_feat``,
+                ``pid`` (or ``gt_label``), ``subset`` and the keys the
+                settings read: ``camid`` (or ``tracklet_id``), and
+                ``clothes_id`` for the cloth-changing and same-clothes
+                modes.
+
+        Raises:
+            KeyError: a sample misses a key it needs (the message names
+                the key, the sample and the settings reading it).
+        """
+        for sample in data_samples:
+            if isinstance(sample, BaseDataElement):
+                sample = sample.to_dict()
+            where = sample.get('img_path') or (
+                f'#{len(self.results)} of this process')
+            feat = sample.get('img_feat')
+            if feat is None:
+                raise KeyError(
+                    f'ReIDMetric: data sample {where} has no `img_feat`: the '
+                    'model must attach it in predict mode')
+            pid = sample.get('pid')
+            if pid is None:
+                pid = sample.get('gt_label')
+            if pid is None:
+                raise KeyError(f'ReIDMetric: data sample {where} has no '
+                               '`pid` (nor `gt_label`)')
+            subset = sample.get('subset')
+            if subset is None:
+                raise KeyError(
+                    f'ReIDMetric: data sample {where} has no `subset` '
+                    "('query', 'gallery', 'query_sc', ...): the dataset "
+                    'must set it on test items')
+            record = dict(
+                # copy: a row view of the batch output would pickle (when
+                # ranks gather) the whole batch storage
+                img_feat=torch.as_tensor(feat).detach().to(
+                    device='cpu', dtype=torch.float32, copy=True).reshape(-1),
+                pid=_as_int(pid, 'pid'),
+                subset=str(subset))
+            for key, names in self._needs.items():
+                value = sample.get(key)
+                if value is None:
+                    raise KeyError(
+                        f'ReIDMetric: data sample {where} has no `{key}`, '
+                        f'which setting(s) {names} need')
+                record[key] = _as_int(value, key)
+            self.results.append(record)
+
+    def _setting(self, setting: dict, feats: Tensor, labels: Dict[str,
+                                                                  Tensor],
+                 subsets: np.ndarray) -> Dict[str, float]:
+        """R@K, mAP, mINP and valid-query count of one setting."""
+        name = setting['name']
+        logger = MMLogger.get_current_instance()
+        found = sorted(set(subsets.tolist()))
+        keep = np.ones(len(subsets), dtype=bool)
+        if setting['cameras'] is not None:
+            keep &= np.isin(labels['camid'].numpy(), setting['cameras'])
+        query = np.flatnonzero((subsets == setting['query']) & keep)
+        gallery = np.flatnonzero((subsets == setting['gallery']) & keep)
+        for side, idx in (('query', query), ('gallery', gallery)):
+            if len(idx) == 0:
+                cams = ''
+                if setting['cameras'] is not None:
+                    cams = (f' with camid in {setting["cameras"]} (camids '
+                            'found: '
+                            f'{sorted(set(labels["camid"].tolist()))})')
+                raise ValueError(
+                    f'ReIDMetric setting {name!r}: no {side} items (subset '
+                    f'{setting[side]!r}{cams}); subset values found: '
+                    f'{found}')
+        q_idx, g_idx = torch.from_numpy(query), torch.from_numpy(gallery)
+        qf, gf = feats[q_idx], feats[g_idx]
+        pid = labels['pid']
+        cam = labels[setting['camera_key']]
+        qp, gp, qc, gc = pid[q_idx], pid[g_idx], cam[q_idx], cam[g_idx]
+        mode = setting['mode']
+        if mode != 'general':
+            qo, go = labels['clothes_id'][q_idx], labels['clothes_id'][g_idx]
+
+        def junk_fn(rows: slice) -> Tensor:
+            """Junk of queries ``rows``: same pid and same camera (all
+            modes), or same pid and same / other clothes (CC / SC)."""
+            same_pid = qp[rows, None] == gp[None, :]
+            removed = qc[rows, None] == gc[None, :]
+            if mode == 'cloth-changing':
+                removed |= qo[rows, None] == go[None, :]
+            elif mode == 'same-clothes':
+                removed |= qo[rows, None] != go[None, :]
+            return removed.logical_and_(same_pid)
+
+        if self.rerank is not None:
+            # the features are already normalised (or taken as they are)
+            dist = k_reciprocal_rerank(qf, gf, normalize=False, **self.rerank)
+            ranks = rank_queries(
+                scores=dist.neg_(),
+                query_labels=qp,
+                gallery_labels=gp,
+                junk_fn=junk_fn,
+                chunk_size=self.chunk_size)
+            del dist
+        else:
+            ranks = rank_queries(
+                qf,
+                gf,
+                qp,
+                gp,
+                junk_fn=junk_fn,
+                chunk_size=self.chunk_size)
+        try:
+            summary = summarize(ranks, self.topk)
+        except ValueError as err:
+            raise ValueError(f'ReIDMetric setting {name!r} ({mode}): '
+                             f'{err}') from None
+        logger.info(
+            f'ReID setting {name!r}: mode={mode}, query={setting["query"]!r}'
+            f' ({len(query)}) vs gallery={setting["gallery"]!r} '
+            f'({len(gallery)}), cameras='
+            f'{"all" if setting["cameras"] is None else setting["cameras"]}'
+            f', camera_key={setting["camera_key"]}, rerank='
+            f'{self.rerank if self.rerank is not None else "off"}; '
+            f'{summary["num_valid"]} valid queries, '
+            f'{summary["num_invalid"]} without a positive skipped')
+        out = {f'{name}/R@{k}': summary[f'R@{k}'] for k in self.topk}
+        out[f'{name}/mAP'] = summary['mAP']
+        out[f'{name}/mINP'] = summary['mINP']
+        out[f'{name}/num_valid_queries'] = summary['num_valid']
+        return out
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Evaluate every setting on the gathered records.
+
+        Args:
+            results (list[dict]): The records of all ranks, in dataset
+                order, truncated to the dataset size by mmengine.
+
+        Returns:
+            dict: per setting ``'{name}/R@K'`` (each K), ``'{name}/mAP'``,
+            ``'{name}/mINP'`` (percent) and ``'{name}/num_valid_queries'``.
+
+        Raises:
+            ValueError: no results, features of different sizes, a setting
+                with an empty query or gallery side, or a setting where no
+                query has a positive.
+        """
+        if not results:
+            raise ValueError('ReIDMetric got no results: nothing was '
+                             'evaluated')
+        dims: Dict[int, int] = {}
+        for record in results:
+            d = record['img_feat'].numel()
+            dims[d] = dims.get(d, 0) + 1
+        if len(dims) > 1:
+            raise ValueError(
+                'ReIDMetric: img_feat has different sizes across items '
+                f'(size: count) {dict(sorted(dims.items()))}; every item '
+                'must be embedded by the same model head')
+        feats = torch.stack([r['img_feat'] for r in results])
+        if self.normalize:
+            feats = F.normalize(feats, dim=1)
+        labels = {
+            key: torch.tensor([r[key] for r in results], dtype=torch.int64)
+            for key in ['pid', *self._needs]
+        }
+        subsets = np.array([r['subset'] for r in results])
+        metrics: Dict[str, float] = {}
+        for setting in self.settings:
+            metrics.update(self._setting(setting, feats, labels, subsets))
+        return metrics
