@@ -6,13 +6,15 @@ from .icfg_pedes import ICFGPEDES
 from .reid_collate import reid_collate
 from .rstpreid import RSTPReid
 from .samplers import *  # noqa: F401,F403
-from .text_image_dataset import AnnotationError, TextImageDataset
+from .text_image_dataset import (AnnotationError, BadImageError,
+                                 TextImageDataset)
 from .tokenizers import (BaseCaptionTokenizer, BertWordPieceTokenizer,
                          OpenCLIPTokenizer, encode_with_specials)
 from .transforms import *  # noqa: F401,F403
 
 __all__ = [
-    'AnnotationError', 'BaseCaptionTokenizer', 'BertWordPieceTokenizer',
+    'AnnotationError', 'BadImageError', 'BaseCaptionTokenizer',
+    'BertWordPieceTokenizer',
     'CUHKPEDES', 'ClothChangingDataset', 'DeepChange', 'ICFGPEDES', 'LTCC',
     'OpenCLIPTokenizer', 'PRCC', 'RSTPReid', 'TextImageDataset', 'VCClothes',
     'encode_with_specials', 'reid_collate', 'text_image_collate'

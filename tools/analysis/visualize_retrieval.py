@@ -21,27 +21,25 @@ import copy
 import json
 import os
 import os.path as osp
-from contextlib import nullcontext
 from typing import Dict, List, Optional
 
 import torch
-from mmengine.config import DictAction
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-from mmreid_clip.apis import chunked_topk, init_model
-from mmreid_clip.compat import trust_checkpoints
+from mmreid_clip.apis import chunked_topk
+from mmreid_clip.apis.cli import (add_model_args, add_ranking_args, check_topk,
+                                  load_model, make_layout)
 from mmreid_clip.evaluation.functional import rank_queries
 from mmreid_clip.utils import missing_files
-from mmreid_clip.visualization import (RankedListLayout, render_ranked_list,
-                                       save_png, stack_rows)
+from mmreid_clip.visualization import render_ranked_list, save_png, stack_rows
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Visualise the ranked results of test queries')
-    parser.add_argument('config', help='test config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    add_model_args(parser, config_help='test config file')
+    add_ranking_args(parser)
     pick = parser.add_mutually_exclusive_group()
     pick.add_argument(
         '--queries',
@@ -53,7 +51,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=int,
         help='draw the K queries with the lowest average precision '
         '(default: 8)')
-    parser.add_argument('--topk', type=int, default=10, help='results shown')
     parser.add_argument(
         '--out-dir', default='work_dirs/retrieval_vis', help='output folder')
     parser.add_argument(
@@ -64,22 +61,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='draw the image each caption describes left of its results')
     parser.add_argument('--batch-size', type=int, help='override the loader')
     parser.add_argument('--num-workers', type=int, help='override the loader')
-    parser.add_argument('--device', default='cpu', help='cpu or cuda')
-    parser.add_argument(
-        '--tile-height', type=int, default=192, help='tile height in pixels')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='load a checkpoint with arbitrary pickled objects (only for '
-        'files you trust)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, key=value')
     args = parser.parse_args(argv)
-    if args.topk < 1:
-        parser.error('--topk must be >= 1')
+    check_topk(parser, args)
     if args.worst is not None and args.worst < 1:
         parser.error('--worst must be >= 1')
     if args.queries is None and args.worst is None:
@@ -177,17 +160,14 @@ def select_queries(ap: torch.Tensor, valid: torch.Tensor,
 def main(argv: Optional[List[str]] = None) -> dict:
     """Run the tool; return ``{'files': [...], 'summary': [...]}``."""
     args = parse_args(argv)
-    with trust_checkpoints() if args.trust_checkpoint else nullcontext():
-        model = init_model(args.config, args.checkpoint, args.device,
-                           args.cfg_options)
+    model = load_model(args)
     data = collect_test_features(model, args.batch_size, args.num_workers)
     gal, qry = data['gallery'], data['queries']
     ranks = rank_queries(qry['feats'], gal['feats'], qry['pids'], gal['pids'])
     chosen = select_queries(ranks.ap, ranks.valid, args.queries, args.worst)
     scores, indices = chunked_topk(qry['feats'][chosen], gal['feats'],
                                    args.topk)
-    layout = RankedListLayout(
-        tile_size=(args.tile_height // 2, args.tile_height))
+    layout = make_layout(args)
     path_of_image = dict(zip(gal['image_ids'], gal['paths']))
     rows, summary, files = [], [], []
     os.makedirs(args.out_dir, exist_ok=True)

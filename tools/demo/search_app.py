@@ -15,16 +15,11 @@ imported when the app is built, so the rest of the project does not need it.
 """
 import argparse
 import os
-import os.path as osp
-import sys
-from contextlib import nullcontext
 from typing import Callable, List, Optional, Tuple
 
-from mmengine.config import DictAction
-
-from mmreid_clip.apis import StaleIndexError, TextPersonSearcher, init_model
-from mmreid_clip.apis.search_index import INDEX_KINDS
-from mmreid_clip.compat import trust_checkpoints
+from mmreid_clip.apis import TextPersonSearcher
+from mmreid_clip.apis.cli import (add_index_args, add_model_args,
+                                  check_gallery, load_model, load_searcher)
 
 GalleryItems = List[Tuple[str, str]]
 
@@ -127,58 +122,23 @@ def build_app(searcher: TextPersonSearcher,
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Web demo of text-based person search (Gradio)')
-    parser.add_argument('config', help='model config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--gallery', help='folder of person images')
-    parser.add_argument('--index', help='gallery index file to load or write')
-    parser.add_argument('--rebuild', action='store_true')
-    parser.add_argument(
-        '--index-kind',
-        choices=INDEX_KINDS,
-        default='exact',
-        help='exact (default) or a faiss index: flat (exact), ivf, hnsw')
+    add_model_args(parser)
+    add_index_args(parser)
     parser.add_argument('--topk', type=int, default=12)
     parser.add_argument(
         '--host',
         default='127.0.0.1',
         help='address to serve on (0.0.0.0: every interface)')
     parser.add_argument('--port', type=int, default=7860)
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument(
-        '--num-workers',
-        type=int,
-        default=0,
-        help='processes loading gallery images while indexing')
-    parser.add_argument('--trust-checkpoint', action='store_true')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, key=value')
     args = parser.parse_args(argv)
-    if not args.gallery and not (args.index and osp.isfile(args.index)):
-        parser.error('give --gallery (or --index naming an existing index)')
+    check_gallery(parser, args)
     return args
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     import_gradio()  # fail before the slow model and gallery work
-    with trust_checkpoints() if args.trust_checkpoint else nullcontext():
-        model = init_model(args.config, args.checkpoint, args.device,
-                           args.cfg_options)
-    try:
-        searcher = TextPersonSearcher.load_or_build(
-            model,
-            args.gallery,
-            args.index,
-            rebuild=args.rebuild,
-            index_kind=args.index_kind,
-            batch_size=args.batch_size,
-            num_workers=args.num_workers)
-    except StaleIndexError as err:
-        sys.exit(f'error: {err}')
+    searcher = load_searcher(TextPersonSearcher, load_model(args), args)
     app = build_app(searcher, args.topk)
     # the images are served from the gallery folder, and only from there
     app.launch(

@@ -21,6 +21,7 @@ from mmengine.dataset import BaseDataset, Compose
 from mmengine.logging import print_log
 
 from mmreid_clip.registry import DATASETS, TRANSFORMS
+from ..pid_access import PidAccessMixin
 from ..text_image_dataset import AnnotationError
 
 __all__ = [
@@ -88,7 +89,7 @@ class RawSample:
 
 
 @DATASETS.register_module()
-class ClothChangingDataset(BaseDataset):
+class ClothChangingDataset(PidAccessMixin, BaseDataset):
     """Common logic of the cloth-changing ReID datasets.
 
     Subclasses implement :meth:`_read_split`, which walks the split's
@@ -429,44 +430,6 @@ class ClothChangingDataset(BaseDataset):
 
     # ------------------------------------------------------------------
     # access
-
-    def get_pids(self) -> np.ndarray:
-        """The pid of every item, in item order (cached).
-
-        Used by :class:`IdentityBalancedSampler` (P x K batches); computed
-        from ``get_data_info`` so it also holds after ``indices``
-        subsetting.
-
-        Returns:
-            np.ndarray: int64 array of length ``len(self)``.
-        """
-        if self._pids is None or len(self._pids) != len(self):
-            self._pids = np.array(
-                [self.get_data_info(i)['pid'] for i in range(len(self))],
-                dtype=np.int64)
-        return self._pids
-
-    def get_cat_ids(self, idx: int) -> List[int]:
-        """The identity of item ``idx``, for mmengine's class-aware wrappers.
-
-        Args:
-            idx (int): Item index.
-
-        Returns:
-            list[int]: ``[pid]``.
-        """
-        return [int(self.get_data_info(idx)['pid'])]
-
-    def get_subset_(self, indices: Union[Sequence[int], int]) -> None:
-        """mmengine's in-place subset; also drops the cached pids."""
-        super().get_subset_(indices)
-        self._pids = None
-
-    def get_subset(self, indices: Union[Sequence[int], int]) -> 'BaseDataset':
-        """mmengine's subset copy, without the parent's cached pids."""
-        subset = super().get_subset(indices)
-        subset._pids = None
-        return subset
 
     def __repr__(self) -> str:
         size = len(self) if self._fully_initialized else 'not loaded'
