@@ -133,8 +133,7 @@ def test_camera_subset():
     # keep cameras 0 and 1 on both sides: queries B, C (cam 2) and g3, g4,
     # g8 (cam 2) drop out. A: junk g1, g7; g0 n, g2 P, g5 n, g6 P ->
     # ranks 2, 4: AP = 1/2, INP = 1/2
-    out = run(
-        build(settings=[dict(name='sub', cameras=[0, 1])]), [cc_items()])
+    out = run(build(settings=[dict(name='sub', cameras=[0, 1])]), [cc_items()])
     assert out['sub/R@1'] == 0.0 and out['sub/R@5'] == 100.0
     assert out['sub/mAP'] == pytest.approx(50.0)
     assert out['sub/mINP'] == pytest.approx(50.0)
@@ -153,10 +152,10 @@ def test_tracklet_as_camera():
     assert out['general/R@1'] == pytest.approx(100 / 3)
     assert out['general/R@5'] == pytest.approx(200 / 3)
     assert out['general/R@10'] == 100.0
-    assert out['general/mAP'] == pytest.approx(100 * (367 / 600 + 9 / 14 +
-                                                      1 / 6) / 3)
-    assert out['general/mINP'] == pytest.approx(100 * (5 / 8 + 2 / 7 +
-                                                       1 / 6) / 3)
+    assert out['general/mAP'] == pytest.approx(
+        100 * (367 / 600 + 9 / 14 + 1 / 6) / 3)
+    assert out['general/mINP'] == pytest.approx(100 * (5 / 8 + 2 / 7 + 1 / 6) /
+                                                3)
     # the tracklet preset does not need clothes ids nor camids
     items = cc_items()
     for x in items:
@@ -214,8 +213,8 @@ def test_presets():
     # general: q(cam2): g(1,cam1, 5deg) r1, g(2) n, g(1,cam4) r3, g(1,cam3)
     #   r4 -> AP (1 + 2/3 + 3/4)/3; q(cam3): g(cam1) r1, n, g(cam4) r3, the
     #   cam-3 one is junk -> AP (1 + 2/3)/2
-    assert out['general/mAP'] == pytest.approx(
-        100 * ((1 + 2 / 3 + 3 / 4) / 3 + (1 + 2 / 3) / 2) / 2)
+    assert out['general/mAP'] == pytest.approx(100 * ((1 + 2 / 3 + 3 / 4) / 3 +
+                                                      (1 + 2 / 3) / 2) / 2)
     # sc (cams 2, 3): q(cam2): n (10), P (30) -> 1/2; q(cam3): no positive
     assert out['sc/mAP'] == pytest.approx(50.0)
     assert out['sc/num_valid_queries'] == 1
@@ -235,8 +234,8 @@ def reference(records, setting, scores_fn=None, topk=(1, 5, 10)):
     mode = setting.get('mode', 'general')
 
     def keep(r, side):
-        return r['subset'] == setting.get(side, side) and (
-            cams is None or r['camid'] in cams)
+        return r['subset'] == setting.get(
+            side, side) and (cams is None or r['camid'] in cams)
 
     queries = [r for r in records if keep(r, 'query')]
     gallery = [r for r in records if keep(r, 'gallery')]
@@ -269,9 +268,7 @@ def reference(records, setting, scores_fn=None, topk=(1, 5, 10)):
     n = len(firsts)
     out = {f'R@{k}': 100 * sum(f <= k for f in firsts) / n for k in topk}
     out.update(
-        mAP=100 * sum(aps) / n,
-        mINP=100 * sum(inps) / n,
-        num_valid_queries=n)
+        mAP=100 * sum(aps) / n, mINP=100 * sum(inps) / n, num_valid_queries=n)
     return out
 
 
@@ -314,7 +311,9 @@ SETTINGS = [
 def test_random_data_matches_brute_force(seed, chunk_size):
     records = random_records(seed)
     metric = build(
-        settings=SETTINGS, normalize=False, chunk_size=chunk_size,
+        settings=SETTINGS,
+        normalize=False,
+        chunk_size=chunk_size,
         topk=(1, 3, 10))
     out = run(metric, [records[:70], records[70:]])
     for setting in SETTINGS:
@@ -380,7 +379,8 @@ def test_rerank_uses_k_reciprocal_distances():
             assert got == pytest.approx(value, abs=1e-6), (setting, key)
     assert out != plain  # the re-ranked distances changed the ranking
     # True means the paper's defaults
-    assert build(rerank=True).rerank == {}
+    assert build(rerank=True).rerank == dict(k1=20, k2=6, lambda_value=0.3)
+    assert build(rerank=dict(k2=1)).rerank['k2'] == 1
     assert build(rerank=False).rerank is None
 
 
@@ -391,9 +391,10 @@ def test_rerank_uses_k_reciprocal_distances():
 def data_samples(items):
     samples = []
     for x in items:
-        s = DataSample(
-            metainfo={k: v
-                      for k, v in x.items() if k != 'img_feat'})
+        s = DataSample(metainfo={
+            k: v
+            for k, v in x.items() if k != 'img_feat'
+        })
         s.set_gt_label(x['pid'])
         s.set_field(x['img_feat'], 'img_feat')
         samples.append(s)
@@ -431,8 +432,10 @@ def _dist_worker(rank, world_size, port, items, out_path):
     try:
         sampler = DefaultSampler(items, shuffle=False, round_up=True)
         shard = [items[i] for i in sampler]
-        metric = ReIDMetric(settings=[dict(name='general'), dict(name='cc',
-                                      mode='cloth-changing')])
+        metric = ReIDMetric(settings=[
+            dict(name='general'),
+            dict(name='cc', mode='cloth-changing')
+        ])
         for start in range(0, len(shard), 2):
             metric.process(None, shard[start:start + 2])
         out = metric.evaluate(len(items))
@@ -451,10 +454,10 @@ def test_distributed_gathering_drops_sampler_padding(tmp_path):
     import torch.multiprocessing as mp
     items = cc_items()[:-1]
     assert len(items) == 11
-    want = run(
-        build(settings=[dict(name='general'), dict(name='cc',
-                                                   mode='cloth-changing')]),
-        [items])
+    settings = [dict(name='general'), dict(name='cc', mode='cloth-changing')]
+    want = run(build(settings=settings), [items])
+    # the padding would change the result if it were kept
+    assert run(build(settings=settings), [items + items[:1]]) != want
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
@@ -518,11 +521,13 @@ def test_missing_keys_name_sample_and_settings():
 def test_empty_sides_and_dim_mismatch():
     items = cc_items()
     with pytest.raises(
-            ValueError, match="setting 'sc': no query items \\(subset "
+            ValueError,
+            match="setting 'sc': no query items \\(subset "
             "'query_sc'\\); subset values found: \\['gallery', 'query'\\]"):
         run(build(settings='prcc'), [items])
     with pytest.raises(
-            ValueError, match="setting 'cams': no query items \\(subset "
+            ValueError,
+            match="setting 'cams': no query items \\(subset "
             r"'query' with camid in \[7\] \(camids found: \[0, 1, 2\]\)\)"):
         run(build(settings=[dict(name='cams', cameras=[7])]), [items])
     bad = items + [item('gallery', 5, 0, 1, 0) | dict(img_feat=torch.ones(3))]
@@ -530,7 +535,8 @@ def test_empty_sides_and_dim_mismatch():
             ValueError, match=r'different sizes .* \{2: 12, 3: 1\}'):
         run(build(), [bad])
     with pytest.raises(
-            ValueError, match="setting 'cc' \\(cloth-changing\\): none of "
+            ValueError,
+            match="setting 'cc' \\(cloth-changing\\): none of "
             'the 1 queries'):
         run(build(), [[items[2]] + items[3:]])
     with pytest.raises(ValueError, match='no results'):

@@ -80,17 +80,13 @@ def test_hand_computed_case():
     dist = [2 - 2 * math.cos(math.radians(t)) for t in (10, 30, 100)]
     e = math.exp(-dist[0])
     want = [
-        0.7 * (1 - e) + 0.3 * dist[0], 0.7 + 0.3 * dist[1],
-        0.7 + 0.3 * dist[2]
+        0.7 * (1 - e) + 0.3 * dist[0], 0.7 + 0.3 * dist[1], 0.7 + 0.3 * dist[2]
     ]
     got = k_reciprocal_rerank(qf, gf, k1=1, k2=1, lambda_value=0.3)
     assert got.shape == (1, 3) and got.dtype == torch.float32
     assert got[0].tolist() == pytest.approx(want, abs=1e-6)
     torch.testing.assert_close(
-        got.double(),
-        reference(qf, gf, 1, 1, 0.3),
-        rtol=0,
-        atol=1e-6)
+        got.double(), reference(qf, gf, 1, 1, 0.3), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize('k1,k2,lambda_value', [(3, 1, 0.3), (4, 3, 0.3),
@@ -126,8 +122,9 @@ def reference_without_expansion(qf, gf, k1):
     n, num_q = x.size(0), qf.size(0)
     d = (2 - 2 * x @ x.t()).clamp(min=0)
     d.fill_diagonal_(0)
-    order = [[i] + sorted((j for j in range(n) if j != i),
-                          key=lambda j: (float(d[i, j]), j))[:k1]
+    order = [[i] + sorted(
+        (j
+         for j in range(n) if j != i), key=lambda j: (float(d[i, j]), j))[:k1]
              for i in range(n)]
     v = torch.zeros(n, n, dtype=torch.float64)
     for p in range(n):
@@ -231,7 +228,8 @@ def test_errors_are_clear():
     with pytest.raises(ValueError, match='NaN'):
         k_reciprocal_rerank(torch.full((3, 4), float('nan')), g)
     with pytest.raises(
-            ValueError, match='3 queries \\+ 5 gallery items = 8 pool items '
+            ValueError,
+            match='3 queries \\+ 5 gallery items = 8 pool items '
             'is above max_items=7'):
         k_reciprocal_rerank(q, g, max_items=7)
     assert k_reciprocal_rerank(q, g, max_items=None).shape == (3, 5)

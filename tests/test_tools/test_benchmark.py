@@ -1,4 +1,5 @@
-"""Smoke test of tools/analysis/benchmark.py (``--quick``, under 90 s)."""
+"""Smoke test of tools/analysis/benchmark.py (``--quick``; section
+``metric`` under 90 s, section ``reid`` under ~20 s)."""
 import json
 import math
 import os.path as osp
@@ -18,11 +19,11 @@ def report(tmp_path_factory):
     """The JSON report of one quick run (shared by the tests below)."""
     out = tmp_path_factory.mktemp('bench') / 'bench.json'
     proc = subprocess.run(
-        [sys.executable, SCRIPT, '--quick', '--json',
+        [sys.executable, SCRIPT, '--quick', '--sections', 'metric', '--json',
          str(out)],
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=180,
         cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert 'machine:' in proc.stdout and '| shape |' in proc.stdout
@@ -85,3 +86,75 @@ def test_features_deterministic_and_exact():
     assert (scores.double() == exact).all()
     # duplicated gallery rows create exact ties
     assert a['gf'].unique(dim=0).size(0) < a['gf'].size(0)
+
+
+@pytest.fixture(scope='module')
+def reid_report(tmp_path_factory):
+    """The JSON report of one quick run of section ``reid`` (~20 s on an
+    idle 2-core machine; the timeout leaves room for a shared one)."""
+    out = tmp_path_factory.mktemp('bench') / 'reid.json'
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, '--quick', '--sections', 'reid', '--json',
+         str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'section reid' in proc.stdout and '| shape | mode |' in proc.stdout
+    with open(out) as f:
+        return json.load(f)
+
+
+def test_reid_section_rows_and_agreement(reid_report):
+    assert set(reid_report['sections']) == {'reid'}
+    section = reid_report['sections']['reid']
+    assert section['mismatches'] == []
+    rows = section['rows']
+    assert [(r['name'], r['mode']) for r in rows] == [
+        ('LTCC-toy', 'general'), ('LTCC-toy', 'cloth-changing')
+    ]
+    for row in rows:
+        assert set(row['results']) == {'ours', 'peer', 'sort_bound'}
+        ours = row['results']['ours']['metrics']
+        peer = row['results']['peer']['metrics']
+        for key in METRIC_KEYS:
+            assert ours[key] == pytest.approx(peer[key], abs=1e-4), key
+        assert ours['num_valid'] == peer['num_valid'] == row['num_query']
+        assert row['agree'] is True and 0 < ours['mAP'] < 100
+        for key in ('peer_over_ours_time', 'peer_over_ours_memory',
+                    'ours_over_sort_time'):
+            assert math.isfinite(row['ratios'][key])
+            assert row['ratios'][key] > 0
+    general, cc = (r['results']['ours']['metrics'] for r in rows)
+    # changing clothes moves the synthetic features: CC is harder
+    assert cc['mAP'] < general['mAP']
+
+
+def test_reid_data_structure():
+    """PRCC: query cameras differ from the gallery's, cam-B queries wear
+    their gallery outfit and cam-C ones another; LTCC: 12 cameras and
+    several outfits per identity; scores are exact."""
+    sys.path.insert(0, osp.dirname(SCRIPT))
+    try:
+        import benchmark
+    finally:
+        sys.path.pop(0)
+    for kind, cam in (('prcc_sc', 1), ('prcc_cc', 2)):
+        d = benchmark.make_reid_data(kind, 60, 200)
+        assert (d['gc'] == 0).all() and (d['qc'] == cam).all()
+        assert (d['go'] == 2 * d['gp']).all()
+        assert (d['qo'] == 2 * d['qp'] + (cam - 1)).all()
+        assert set(d['qp'].tolist()) <= set(d['gp'].tolist())
+    d = benchmark.make_reid_data('ltcc', 100, 1500)
+    assert set(d['gc'].tolist()) == set(range(12))
+    outfits = {}
+    for p, o in zip(d['gp'].tolist(), d['go'].tolist()):
+        assert o // 8 == p  # clothes ids are unique per (pid, outfit)
+        outfits.setdefault(p, set()).add(o)
+    assert min(len(v) for v in outfits.values()) >= 2
+    assert max(len(v) for v in outfits.values()) <= 5
+    scores = d['qf'] @ d['gf'].t()
+    assert (scores.double() == d['qf'].double() @ d['gf'].double().t()).all()
+    again = benchmark.make_reid_data('ltcc', 100, 1500)
+    assert all((d[k] == again[k]).all() for k in d)

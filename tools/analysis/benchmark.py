@@ -3,7 +3,7 @@
 Usage::
 
     python tools/analysis/benchmark.py [--quick] [--json out.json]
-                                       [--sections metric] [--repeats N]
+                                       [--sections metric reid] [--repeats N]
 
 Section ``metric`` times text-to-image retrieval (R@1/5/10, mAP, mINP) at
 the real test-set shapes (``datasets-and-protocols.md`` §4) with three
@@ -19,11 +19,26 @@ implementations fed the same synthetic features:
 * ``sort_bound``: the similarity matmul plus one full argsort and nothing
   else, the floor of every full-sort evaluator.
 
+Section ``reid`` times image ReID evaluation (R@1/5/10, mAP, mINP with
+junk removal) at the PRCC and LTCC test shapes, in the modes each set is
+evaluated with, on synthetic features with the sets' camera and clothes
+structure (:func:`make_reid_data`):
+
+* ``ours``: :class:`~mmreid_clip.evaluation.ReIDMetric` (its
+  ``compute_metrics`` on per-sample records: ``rank_queries`` with a junk
+  callback, chunked and sort-free);
+* ``peer``: a Simple-CCReID / torchreid-class evaluator written here from
+  the description (§6.4, §6.6): full distance matrix, full NumPy argsort of
+  every row, a Python loop over the queries with NumPy set operations for
+  the good and junk items;
+* ``sort_bound``: as in ``metric``, once per shape.
+
 Every measurement runs in a fresh subprocess, so the peak memory (the
 growth of ``ru_maxrss`` over the process's own baseline, taken after the
 imports and the feature creation) is not polluted by earlier runs. Wall time
 is the best of ``N`` such runs. The metrics of ``ours`` and ``peer`` must
-agree to 1e-4 (percent points); the script exits with status 1 if not.
+agree to 1e-4 (percent points), and the numbers of valid queries exactly;
+the script exits with status 1 if not.
 """
 import argparse
 import datetime
@@ -34,7 +49,10 @@ import resource
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+if TYPE_CHECKING:  # torch is imported in the workers, after the start-up
+    import torch
 
 #: (name, queries, gallery images, identities) of the real test sets, §4.
 FULL_SHAPES = [
@@ -58,6 +76,29 @@ PEER_MIN_AVAILABLE_GB = 20.0
 PEER_BIG_CELLS = 100_000_000
 FEAT_DIM = 512
 SEED = 0
+
+#: Section ``reid``: (name, queries, gallery, data kind, modes). PRCC is
+#: evaluated with the general rule on two query sets (same-clothes cam B,
+#: cloth-changing cam C, vs cam A); every PRCC cam-B query wears its
+#: gallery outfit and every cam-C query another one, so the SC (resp. CC)
+#: mode ranks the same positives as the general rule there. LTCC has
+#: general, cloth-changing and (rarely reported) same-clothes. Per-camera
+#: PRCC counts are the estimates of datasets-and-protocols.md §4.
+REID_FULL_SHAPES = [
+    ('PRCC-SC', 3543, 3384, 'prcc_sc', ('general', 'same-clothes')),
+    ('PRCC-CC', 3873, 3384, 'prcc_cc', ('general', 'cloth-changing')),
+    ('LTCC', 493, 7050, 'ltcc', ('general', 'cloth-changing',
+                                 'same-clothes')),
+]
+#: ``--quick``: one small LTCC-like shape (the section stays under ~20 s:
+#: most of a run is the interpreter and import start-up).
+REID_QUICK_SHAPES = [
+    ('LTCC-toy', 150, 1500, 'ltcc', ('general', 'cloth-changing')),
+]
+REID_IMPLS = ('ours', 'peer')
+#: Identities of the test sets (§2.1, §2.2) and LTCC's 12 cameras.
+REID_IDS = {'prcc_sc': 71, 'prcc_cc': 71, 'ltcc': 75}
+LTCC_CAMERAS = 12
 
 
 # ---------------------------------------------------------------- data ----
@@ -102,6 +143,13 @@ def make_features(num_query: int, num_gallery: int, num_ids: int,
         n_dup = max(1, pids.numel() // 50)
         src = torch.randint(pids.numel(), (n_dup, ), generator=gen)
         dst = torch.randint(pids.numel(), (n_dup, ), generator=gen)
+        # A repeated target would get one of its sources, which one being
+        # unspecified for a (parallel) index_put: the ours and peer workers
+        # could build different data. Keep the last copy, as a sequential
+        # loop would.
+        last = {d: i for i, d in enumerate(dst.tolist())}
+        keep = torch.tensor(sorted(last.values()), dtype=torch.long)
+        src, dst = src[keep], dst[keep]
         x[dst] = x[src]
         pids[dst] = pids[src]  # a copied feature keeps its identity
         return torch.round(x * 128) / 128
@@ -111,6 +159,115 @@ def make_features(num_query: int, num_gallery: int, num_ids: int,
     qp = gp[torch.randint(num_gallery, (num_query, ), generator=gen)]
     qf = feats(qp)
     return {'qf': qf.contiguous(), 'gf': gf.contiguous(), 'qp': qp, 'gp': gp}
+
+
+def _quantised(x: 'torch.Tensor', gen: 'torch.Generator',
+               labels: List['torch.Tensor']) -> 'torch.Tensor':
+    """Copy ~2% of the (normalised) rows over others, round to 2**-7.
+
+    The copies carry their labels along (so exact score ties exist between
+    items of one identity, camera and outfit), and the rounding makes every
+    512-term dot product exact in float32 (see :func:`make_features`).
+    Works in place.
+    """
+    import torch
+    n_dup = max(1, x.size(0) // 50)
+    src = torch.randint(x.size(0), (n_dup, ), generator=gen)
+    # distinct targets: with a repeated target, which source wins an
+    # index_put is unspecified, and the workers must build identical data
+    dst = torch.randperm(x.size(0), generator=gen)[:n_dup]
+    x[dst] = x[src]
+    for lab in labels:
+        lab[dst] = lab[src]
+    return x.mul_(128).round_().div_(128)
+
+
+def make_reid_data(kind: str,
+                   num_query: int,
+                   num_gallery: int,
+                   seed: int = SEED) -> Dict[str, Any]:
+    """Deterministic synthetic ReID features with cameras and clothes.
+
+    A feature is its identity's random centre plus an outfit offset (both
+    standard normal) plus 4x standard normal noise (normalised, ~2%
+    duplicated rows, quantised as in
+    :func:`make_features`), so a change of clothes moves the features and
+    the cloth-changing metrics come out lower than the general ones.
+
+    * ``prcc_sc`` / ``prcc_cc`` (PRCC, §2.1; 71 ids): the gallery is camera
+      A (0) in outfit 0; queries are camera B (1) in the same outfit
+      (``_sc``) or camera C (2) in another outfit (``_cc``). Clothes ids are
+      ``2 * pid + outfit``.
+    * ``ltcc`` (LTCC, §2.2; 75 ids, 12 cameras): every identity has 2 to 5
+      outfits; every image picks one of its identity's outfits and a random
+      camera. Clothes ids are ``8 * pid + outfit``.
+
+    Gallery pids cycle over the identities and are shuffled; every query
+    takes the pid of a random gallery image.
+
+    Args:
+        kind (str): ``'prcc_sc'``, ``'prcc_cc'`` or ``'ltcc'``.
+        num_query (int): Q.
+        num_gallery (int): G.
+        seed (int): Seed of the generator.
+
+    Returns:
+        dict: ``qf`` (Q x 512), ``gf`` (G x 512) float32 features and int64
+        ``qp``/``gp`` (pids), ``qc``/``gc`` (cameras), ``qo``/``go``
+        (clothes ids).
+    """
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    num_ids = REID_IDS[kind]
+    centres = torch.randn(num_ids, FEAT_DIM, generator=gen)
+    outfits = torch.randn(num_ids, 5, FEAT_DIM, generator=gen)
+    gp = torch.arange(num_gallery) % num_ids
+    gp = gp[torch.randperm(num_gallery, generator=gen)]
+    qp = gp[torch.randint(num_gallery, (num_query, ), generator=gen)]
+    if kind == 'ltcc':
+        n_outfits = torch.randint(2, 6, (num_ids, ), generator=gen)
+
+        def draw(pids: 'torch.Tensor') -> Tuple['torch.Tensor', ...]:
+            outfit = (torch.rand(pids.numel(), generator=gen) *
+                      n_outfits[pids]).long()
+            cam = torch.randint(
+                LTCC_CAMERAS, (pids.numel(), ), generator=gen)
+            return outfit, cam, 8 * pids + outfit
+
+        g_outfit, gc, go = draw(gp)
+        q_outfit, qc, qo = draw(qp)
+    else:
+        g_outfit = torch.zeros_like(gp)
+        gc = torch.zeros_like(gp)
+        q_outfit = torch.full_like(qp, 0 if kind == 'prcc_sc' else 1)
+        qc = torch.full_like(qp, 1 if kind == 'prcc_sc' else 2)
+        go, qo = 2 * gp + g_outfit, 2 * qp + q_outfit
+
+    def feats(pids: 'torch.Tensor', outfit: 'torch.Tensor',
+              labels: List['torch.Tensor']) -> 'torch.Tensor':
+        # built in row blocks: the transient buffers stay small, so that a
+        # worker's memory baseline is the data itself and a peer's Q x G
+        # arrays cannot hide in memory freed after the data creation
+        x = torch.empty(pids.numel(), FEAT_DIM)
+        for s in range(0, pids.numel(), 1024):
+            p, o = pids[s:s + 1024], outfit[s:s + 1024]
+            block = centres[p] + outfits[p, o]
+            block.add_(torch.randn(block.shape, generator=gen), alpha=4.0)
+            x[s:s + 1024] = torch.nn.functional.normalize(block, dim=1)
+        return _quantised(x, gen, labels)
+
+    gf = feats(gp, g_outfit, [gp, gc, go])
+    qf = feats(qp, q_outfit, [qp, qc, qo])
+    return {
+        'qf': qf.contiguous(),
+        'gf': gf.contiguous(),
+        'qp': qp,
+        'gp': gp,
+        'qc': qc,
+        'gc': gc,
+        'qo': qo,
+        'go': go,
+    }
 
 
 # ------------------------------------------------------ implementations ----
@@ -210,32 +367,190 @@ def run_sort_bound(data: Dict[str, Any]) -> Dict[str, float]:
 RUNNERS = {'ours': run_ours, 'peer': run_peer, 'sort_bound': run_sort_bound}
 
 
+def reid_records(data: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Per-sample records as :meth:`ReIDMetric.process` keeps them.
+
+    Args:
+        data (dict): From :func:`make_reid_data`.
+
+    Returns:
+        list[dict]: the queries then the gallery, each with its own feature
+        copy, ``pid``, ``camid``, ``clothes_id`` and ``subset``.
+    """
+    records = []
+    for side, subset in (('q', 'query'), ('g', 'gallery')):
+        feats = data[f'{side}f']
+        pids, cams, clothes = (data[f'{side}{k}'].tolist()
+                               for k in ('p', 'c', 'o'))
+        for i in range(feats.size(0)):
+            records.append(
+                dict(
+                    img_feat=feats[i].clone(),
+                    pid=pids[i],
+                    camid=cams[i],
+                    clothes_id=clothes[i],
+                    subset=subset))
+    return records
+
+
+def run_reid_ours(data: Dict[str, Any], mode: str) -> Dict[str, float]:
+    """:class:`ReIDMetric` on the records (``data['records']``).
+
+    ``normalize=False``: the synthetic features are already (quantised)
+    unit vectors, as the models return them, and re-normalising would
+    break the exactness of their dot products.
+
+    Args:
+        data (dict): From :func:`make_reid_data` plus ``records``.
+        mode (str): The setting's mode.
+
+    Returns:
+        dict: Metrics in percent and ``num_valid``.
+    """
+    from mmreid_clip.evaluation import ReIDMetric
+    metric = ReIDMetric(
+        settings=[dict(name='x', mode=mode)], normalize=False)
+    out = metric.compute_metrics(data['records'])
+    metrics = {k: out[f'x/{k}'] for k in METRIC_KEYS}
+    metrics['num_valid'] = out['x/num_valid_queries']
+    return metrics
+
+
+def run_reid_peer(data: Dict[str, Any], mode: str) -> Dict[str, float]:
+    """A Simple-CCReID / torchreid-class evaluator, from the description.
+
+    Follows ``datasets-and-protocols.md`` §6.4 and §6.6: a full ``Q x G``
+    distance matrix (negative cosine), a full NumPy argsort of every row,
+    then a Python loop over the queries: good and junk gallery items from
+    NumPy set operations on the pid / camera / clothes index lists
+    (``argwhere``, ``setdiff1d``, ``intersect1d``, ``union1d``), junk
+    dropped from the sorted row with ``isin``, a ``G``-long CMC row per
+    query, AP = ``sum_i (1/n_good) (i+1)/(r_i+1)``. Deviations, all in the
+    peer's favour or needed for the comparison: the distance matrix is one
+    matrix product (CAL builds it one query row at a time on the device);
+    the argsort is stable (equal ties as ours); the AP sum over a query's
+    good items is one vectorised expression; mINP (``n_good / (r_last +
+    1)``, which CAL does not compute) is added to compare all five metrics.
+
+    Args:
+        data (dict): From :func:`make_reid_data`.
+        mode (str): ``'general'``, ``'cloth-changing'`` or
+            ``'same-clothes'`` (§5.2, §5.3).
+
+    Returns:
+        dict: Metrics in percent and ``num_valid``.
+    """
+    import numpy as np
+    q_pids, g_pids = data['qp'].numpy(), data['gp'].numpy()
+    q_cams, g_cams = data['qc'].numpy(), data['gc'].numpy()
+    q_clo, g_clo = data['qo'].numpy(), data['go'].numpy()
+    distmat = -(data['qf'].numpy() @ data['gf'].numpy().T)
+    index = np.argsort(distmat, axis=1, kind='stable')
+    del distmat
+    num_q, num_g = index.shape
+    cmc_sum = np.zeros(num_g)
+    ap_sum = inp_sum = 0.0
+    num_valid = 0
+    for i in range(num_q):
+        query_index = np.argwhere(g_pids == q_pids[i]).flatten()
+        camera_index = np.argwhere(g_cams == q_cams[i]).flatten()
+        good = np.setdiff1d(query_index, camera_index, assume_unique=True)
+        junk = np.intersect1d(query_index, camera_index)
+        if mode != 'general':
+            cloth_index = np.argwhere(g_clo == q_clo[i]).flatten()
+            if mode == 'cloth-changing':
+                good = np.setdiff1d(good, cloth_index, assume_unique=True)
+                junk_clothes = np.intersect1d(query_index, cloth_index)
+            else:
+                good = np.intersect1d(good, cloth_index)
+                junk_clothes = np.setdiff1d(
+                    query_index, cloth_index, assume_unique=True)
+            junk = np.union1d(junk, junk_clothes)
+        if good.size == 0:
+            continue  # no valid positive: skipped, as in the peers
+        order = index[i]
+        order = order[np.isin(order, junk, invert=True)]
+        rows_good = np.flatnonzero(np.isin(order, good))
+        cmc = np.zeros(num_g)
+        cmc[rows_good[0]:] = 1
+        cmc_sum += cmc
+        n_good = rows_good.size
+        ap_sum += float(
+            np.sum(np.arange(1, n_good + 1) / (rows_good + 1.0)) / n_good)
+        inp_sum += n_good / (rows_good[-1] + 1.0)
+        num_valid += 1
+    cmc = cmc_sum / num_valid
+    return {
+        'R@1': 100.0 * float(cmc[0]),
+        'R@5': 100.0 * float(cmc[4]),
+        'R@10': 100.0 * float(cmc[9]),
+        'mAP': 100.0 * ap_sum / num_valid,
+        'mINP': 100.0 * inp_sum / num_valid,
+        'num_valid': num_valid,
+    }
+
+
+REID_RUNNERS = {
+    'ours': run_reid_ours,
+    'peer': run_reid_peer,
+    'sort_bound': lambda data, mode: run_sort_bound(data),
+}
+
+
 # --------------------------------------------------------------- worker ----
 def _maxrss_bytes() -> int:
     """Peak resident set size of this process so far (Linux: KiB units)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process (all its threads) so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
     """One measurement in this (fresh) process.
 
     Args:
-        spec (dict): ``impl``, ``num_query``, ``num_gallery``, ``num_ids``.
+        spec (dict): ``impl``, ``num_query``, ``num_gallery`` and, for
+            section ``metric`` (the default), ``num_ids``; for section
+            ``reid``: ``section='reid'``, ``kind`` and ``mode``.
 
     Returns:
-        dict: ``time_s``, ``peak_bytes`` (maxrss growth over the baseline
-        after imports and feature creation) and ``metrics``.
+        dict: ``time_s`` (wall), ``cpu_s`` (user + system, all threads),
+        ``peak_bytes`` (maxrss growth over the baseline after imports and
+        feature creation) and ``metrics``.
     """
     import torch  # noqa: F401  (imported before the baseline on purpose)
-    import mmreid_clip.evaluation.functional  # noqa: F401
-    data = make_features(spec['num_query'], spec['num_gallery'],
-                         spec['num_ids'])
+    if spec.get('section', 'metric') == 'reid':
+        if spec['impl'] == 'ours':
+            import mmreid_clip.evaluation  # noqa: F401
+        else:
+            import numpy  # noqa: F401
+        data = make_reid_data(spec['kind'], spec['num_query'],
+                              spec['num_gallery'])
+        if spec['impl'] == 'ours':
+            data['records'] = reid_records(data)
+
+        def run() -> Dict[str, float]:
+            return REID_RUNNERS[spec['impl']](data, spec['mode'])
+    else:
+        import mmreid_clip.evaluation.functional  # noqa: F401
+        data = make_features(spec['num_query'], spec['num_gallery'],
+                             spec['num_ids'])
+
+        def run() -> Dict[str, float]:
+            return RUNNERS[spec['impl']](data)
+
     base = _maxrss_bytes()
+    cpu = _cpu_seconds()
     start = time.perf_counter()
-    metrics = RUNNERS[spec['impl']](data)
+    metrics = run()
     elapsed = time.perf_counter() - start
     return {
         'time_s': elapsed,
+        'cpu_s': _cpu_seconds() - cpu,
         'peak_bytes': max(0, _maxrss_bytes() - base),
         'metrics': metrics,
     }
@@ -243,7 +558,7 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 def measure(impl: str, num_query: int, num_gallery: int, num_ids: int,
             repeats: int) -> Dict[str, Any]:
-    """Best-of-``repeats`` wall time, each run in a fresh subprocess.
+    """Best-of-``repeats`` wall time of a ``metric`` run (fresh processes).
 
     Args:
         impl (str): One of :data:`IMPLS`.
@@ -253,31 +568,52 @@ def measure(impl: str, num_query: int, num_gallery: int, num_ids: int,
         repeats (int): Number of runs.
 
     Returns:
-        dict: ``time_s`` (best), ``times`` (all), ``peak_mib`` (the largest
-        of the runs) and ``metrics`` (of the first run).
-
-    Raises:
-        RuntimeError: A worker failed.
+        dict: As :func:`measure_spec`.
     """
-    spec = json.dumps({
+    return measure_spec({
         'impl': impl,
         'num_query': num_query,
         'num_gallery': num_gallery,
         'num_ids': num_ids
-    })
+    }, repeats)
+
+
+def measure_spec(spec: Dict[str, Any], repeats: int) -> Dict[str, Any]:
+    """Best-of-``repeats`` wall time, each run in a fresh subprocess.
+
+    Args:
+        spec (dict): The worker's spec (see :func:`worker`).
+        repeats (int): Number of runs.
+
+    Returns:
+        dict: ``time_s`` (best wall time), ``times`` (all), ``cpu_s`` (the
+        CPU time of the best run), ``peak_mib`` (the largest of the runs)
+        and ``metrics`` (of the first run).
+
+    Raises:
+        RuntimeError: A worker failed.
+    """
     runs: List[Dict[str, Any]] = []
     for _ in range(repeats):
         proc = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), '--worker', spec],
+            [
+                sys.executable,
+                os.path.abspath(__file__), '--worker',
+                json.dumps(spec)
+            ],
             capture_output=True,
             text=True)
         if proc.returncode != 0:
-            raise RuntimeError(f'{impl} at {num_query}x{num_gallery} failed '
-                               f'(exit {proc.returncode}):\n{proc.stderr}')
+            raise RuntimeError(
+                f'{spec["impl"]} at {spec["num_query"]}x'
+                f'{spec["num_gallery"]} failed (exit {proc.returncode}):\n'
+                f'{proc.stderr}')
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    best = min(runs, key=lambda r: r['time_s'])
     return {
-        'time_s': min(r['time_s'] for r in runs),
+        'time_s': best['time_s'],
         'times': [r['time_s'] for r in runs],
+        'cpu_s': best['cpu_s'],
         'peak_mib': max(r['peak_bytes'] for r in runs) / 2**20,
         'metrics': runs[0]['metrics'],
     }
@@ -410,6 +746,96 @@ def format_table(rows: List[Dict[str, Any]]) -> str:
     return '\n'.join(lines)
 
 
+def bench_reid(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
+    """Section ``reid``: ours and the peer per (shape, mode), sort bound.
+
+    Args:
+        shapes (list[tuple]): ``(name, Q, G, kind, modes)``.
+        repeats (int): Runs per measurement (best time kept).
+
+    Returns:
+        dict: ``rows`` (one per shape and mode) and ``mismatches``.
+    """
+    rows, mismatches = [], []
+    for name, nq, ng, kind, modes in shapes:
+        base = {
+            'section': 'reid',
+            'kind': kind,
+            'num_query': nq,
+            'num_gallery': ng
+        }
+        print(f'  [{name} {nq}x{ng}] sort_bound ...', end='', flush=True)
+        sort_res = measure_spec(
+            dict(base, impl='sort_bound', mode='general'), repeats)
+        print(f' {sort_res["time_s"]:.2f} s, {sort_res["peak_mib"]:.0f} MiB',
+              flush=True)
+        for mode in modes:
+            row: Dict[str, Any] = {
+                'name': name,
+                'kind': kind,
+                'mode': mode,
+                'num_query': nq,
+                'num_gallery': ng,
+                'results': {
+                    'sort_bound': sort_res
+                },
+            }
+            for impl in REID_IMPLS:
+                print(f'  [{name} {mode}] {impl} ...', end='', flush=True)
+                res = measure_spec(dict(base, impl=impl, mode=mode), repeats)
+                print(f' {res["time_s"]:.2f} s, {res["peak_mib"]:.0f} MiB',
+                      flush=True)
+                row['results'][impl] = res
+            ours, peer = row['results']['ours'], row['results']['peer']
+            row['ratios'] = {
+                'peer_over_ours_time': peer['time_s'] / ours['time_s'],
+                'peer_over_ours_memory':
+                peer['peak_mib'] / max(ours['peak_mib'], 1e-9),
+                'ours_over_sort_time': ours['time_s'] / sort_res['time_s'],
+            }
+            diffs = {
+                k: abs(ours['metrics'][k] - peer['metrics'][k])
+                for k in METRIC_KEYS
+            }
+            row['max_abs_diff'] = max(diffs.values())
+            row['agree'] = (
+                row['max_abs_diff'] <= TOLERANCE and
+                ours['metrics']['num_valid'] == peer['metrics']['num_valid'])
+            if not row['agree']:
+                mismatches.append(f'{name} {mode}: ours {ours["metrics"]} vs '
+                                  f'peer {peer["metrics"]} (|diff| {diffs})')
+            rows.append(row)
+    return {'rows': rows, 'mismatches': mismatches}
+
+
+def format_reid_table(rows: List[Dict[str, Any]]) -> str:
+    """A plain-text (Markdown) table of the reid section."""
+    lines = [
+        '| shape | mode | Q x G | ours s (cpu) | peer s (cpu) | sort s (cpu) '
+        '| ours MiB | peer MiB | sort MiB | peer/ours | ours/sort | R@1 | mAP '
+        '| mINP | valid q | agree |', '|---|---|---|---|---|---|---|---|---|'
+        '---|---|---|---|---|---|---|'
+    ]
+
+    def secs(res: Dict[str, Any]) -> str:
+        return f'{res["time_s"]:.2f} ({res["cpu_s"]:.2f})'
+
+    for row in rows:
+        res, ratios = row['results'], row['ratios']
+        m = res['ours']['metrics']
+        lines.append(
+            f'| {row["name"]} | {row["mode"]} | {row["num_query"]:,} x '
+            f'{row["num_gallery"]:,} | {secs(res["ours"])} '
+            f'| {secs(res["peer"])} | {secs(res["sort_bound"])} '
+            f'| {res["ours"]["peak_mib"]:.0f} | {res["peer"]["peak_mib"]:.0f} '
+            f'| {res["sort_bound"]["peak_mib"]:.0f} '
+            f'| {ratios["peer_over_ours_time"]:.1f}x '
+            f'| {ratios["ours_over_sort_time"]:.2f} '
+            f'| {m["R@1"]:.2f} | {m["mAP"]:.2f} | {m["mINP"]:.2f} '
+            f'| {m["num_valid"]} | {row["agree"]} |')
+    return '\n'.join(lines)
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -419,9 +845,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--sections',
         nargs='+',
-        default=['metric'],
-        choices=['metric'],
-        help='sections to run')
+        default=['metric', 'reid'],
+        choices=['metric', 'reid'],
+        help='sections to run (default: all)')
     parser.add_argument(
         '--repeats',
         type=int,
@@ -459,6 +885,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                            repeats)
         report['sections']['metric'] = out
         print(format_table(out['rows']))
+        failed += out['mismatches']
+    if 'reid' in args.sections:
+        print('section reid (image ReID with junk removal, D=512):')
+        out = bench_reid(REID_QUICK_SHAPES if args.quick else REID_FULL_SHAPES,
+                         repeats)
+        report['sections']['reid'] = out
+        print(format_reid_table(out['rows']))
         failed += out['mismatches']
     if args.json:
         with open(args.json, 'w') as f:

@@ -50,7 +50,9 @@ several ``(Q + G)^2`` matrices: ~10 bytes per pool pair, 4 GB at 20,000
 items). Time still grows with ``(Q + G)^2``: pools above ``max_items``
 (default :data:`DEFAULT_RERANK_MAX_ITEMS`) are refused with an error giving
 the numbers rather than left to run for a very long time. Everything is
-vectorised; the only Python loops run over blocks of rows.
+vectorised; the only Python loops run over blocks of rows. Measured at the
+PRCC-CC shape (3,873 + 3,384 items, D = 512) on the 2-core benchmark
+machine: 4.5-5.5 CPU-seconds and ~210 MiB peak memory growth.
 """
 from typing import Optional, Tuple, Union
 
@@ -76,8 +78,7 @@ _PAIR_BUDGET = 2**20
 _ACC_BYTES = 16 * 2**20
 
 
-def _neighbours(x: Tensor, k: int,
-                num_query: int) -> Tuple[Tensor, Tensor]:
+def _neighbours(x: Tensor, k: int, num_query: int) -> Tuple[Tensor, Tensor]:
     """Nearest neighbours in the pool and the query-gallery distances.
 
     Args:
@@ -142,10 +143,11 @@ def _expand(indptr: Tensor, owners: Tensor,
     counts = indptr[lists + 1] - indptr[lists]
     total = int(counts.sum())
     req = torch.repeat_interleave(
-        torch.arange(lists.numel(), device=lists.device), counts,
+        torch.arange(lists.numel(), device=lists.device),
+        counts,
         output_size=total)
-    offset = torch.arange(total, device=lists.device) - (
-        counts.cumsum(0) - counts)[req]
+    offset = torch.arange(
+        total, device=lists.device) - (counts.cumsum(0) - counts)[req]
     return owners[req], indptr[lists][req] + offset
 
 
@@ -213,9 +215,10 @@ def _k_reciprocal_features(x: Tensor, knn: Tensor,
     add = accept[:, :, None] & cand_ok
 
     rows = torch.arange(n, device=device)
-    pair_rows = torch.cat(
-        [rows[:, None].expand_as(knn)[in_r], rows[:, None, None].expand_as(
-            cand)[add]])
+    pair_rows = torch.cat([
+        rows[:, None].expand_as(knn)[in_r], rows[:, None,
+                                                 None].expand_as(cand)[add]
+    ])
     pair_cols = torch.cat([knn[in_r], cand[add]])
     del cand, cand_ok, add, found
     # the union of R(p, k) and the accepted sets, row-major

@@ -156,14 +156,10 @@ class ReIDMetric(BaseMetric):
         ],
         'prcc': [
             dict(
-                name='sc',
-                query='query_sc',
-                gallery='gallery',
+                name='sc', query='query_sc', gallery='gallery',
                 mode='general'),
             dict(
-                name='cc',
-                query='query_cc',
-                gallery='gallery',
+                name='cc', query='query_cc', gallery='gallery',
                 mode='general'),
         ],
         'vc_clothes': [
@@ -199,8 +195,9 @@ class ReIDMetric(BaseMetric):
         self.topk = tuple(int(k) for k in topk)
         self.chunk_size = chunk_size
         self.normalize = normalize
-        self.settings = self._check_settings(
-            'ltcc' if settings is None else settings)
+        if settings is None:
+            settings = 'ltcc'
+        self.settings = self._check_settings(settings)
         if rerank is True:
             rerank = {}
         elif rerank is False:
@@ -214,7 +211,8 @@ class ReIDMetric(BaseMetric):
                 raise ValueError(
                     f'unknown rerank arguments {sorted(unknown)}; expected '
                     'k1, k2, lambda_value, max_items')
-            rerank = dict(rerank)
+            # the paper's defaults spelled out, so the log shows them
+            rerank = {**dict(k1=20, k2=6, lambda_value=0.3), **rerank}
         self.rerank = rerank
         # the sample keys the settings read, and which settings need them
         self._needs: Dict[str, List[str]] = {}
@@ -281,7 +279,8 @@ class ReIDMetric(BaseMetric):
                                      'None or a non-empty list of camids, '
                                      f'got {s["cameras"]!r}')
                 s['cameras'] = [
-                    _as_int(c, f'setting {name!r} camera') for c in s['cameras']
+                    _as_int(c, f'setting {name!r} camera')
+                    for c in s['cameras']
                 ]
             out.append(s)
         return out
@@ -341,8 +340,7 @@ class ReIDMetric(BaseMetric):
                 record[key] = _as_int(value, key)
             self.results.append(record)
 
-    def _setting(self, setting: dict, feats: Tensor, labels: Dict[str,
-                                                                  Tensor],
+    def _setting(self, setting: dict, feats: Tensor, labels: Dict[str, Tensor],
                  subsets: np.ndarray) -> Dict[str, float]:
         """R@K, mAP, mINP and valid-query count of one setting."""
         name = setting['name']
@@ -396,12 +394,7 @@ class ReIDMetric(BaseMetric):
             del dist
         else:
             ranks = rank_queries(
-                qf,
-                gf,
-                qp,
-                gp,
-                junk_fn=junk_fn,
-                chunk_size=self.chunk_size)
+                qf, gf, qp, gp, junk_fn=junk_fn, chunk_size=self.chunk_size)
         try:
             summary = summarize(ranks, self.topk)
         except ValueError as err:
