@@ -34,6 +34,7 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from PIL import Image
 
 from mmreid_clip.compat import apply_patches
+from mmreid_clip.datasets.transforms import PackReIDInputs
 from mmreid_clip.registry import MODELS, TRANSFORMS
 from mmreid_clip.utils.setup_env import missing_files, register_all_modules
 
@@ -261,6 +262,10 @@ class _Pipelines:
         self.image_from_array = Compose(image_tf[skip:])
         self.text = Compose(text_tf)
         self.pack = pack
+        # image-ReID pipelines pack identity/camera/outfit labels, which a
+        # free image has not: it gets _UNLABELLED_REID_ITEM
+        self.reid_items = any(
+            isinstance(t, PackReIDInputs) for t in image_tf + [pack])
         self.collate = self._collate(_eval_loader_cfg(cfg))
 
     @staticmethod
@@ -284,6 +289,10 @@ class _Pipelines:
             raise ValueError(f'{where}: the pipeline dropped the item')
         return self.pack(results) if self.pack is not None else results
 
+
+#: Labels of an image searched through the API: no identity, camera 0 (what
+#: an SIE model sees for an unlabelled image), no outfit.
+_UNLABELLED_REID_ITEM = dict(pid=-1, camid=0, clothes_id=-1, subset='query')
 
 _PIPELINES: 'weakref.WeakKeyDictionary[nn.Module, _Pipelines]' = (
     weakref.WeakKeyDictionary())
@@ -359,6 +368,9 @@ class _ImageItems(torch.utils.data.Dataset):
         pipeline = (
             self.pipes.image_from_file
             if from_file else self.pipes.image_from_array)
+        if self.pipes.reid_items:
+            for key, value in _UNLABELLED_REID_ITEM.items():
+                results.setdefault(key, value)
         try:
             results = pipeline(results)
         except Exception as err:  # mmcv raises several types on bad files
