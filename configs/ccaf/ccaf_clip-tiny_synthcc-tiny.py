@@ -39,12 +39,12 @@ model = dict(
     num_clothes=108)
 
 stage1_epochs = 10
-stage2_epochs = 5
+stage2_epochs = 8
 max_epochs = stage1_epochs + stage2_epochs
 # a small tower fine-tuned from a weak init: larger rates than ViT-B/16's
 optim_wrapper = dict(
     prompt=dict(optimizer=dict(lr=1e-3)),
-    encoder=dict(optimizer=dict(lr=1e-4)),
+    encoder=dict(optimizer=dict(lr=3e-4)),
     clothes_prompt=dict(optimizer=dict(lr=1e-3)))
 param_scheduler = dict(
     _delete_=True,
@@ -67,7 +67,7 @@ param_scheduler = dict(
             end=stage1_epochs + 2),
         dict(
             type='MultiStepLR',
-            milestones=[3],
+            milestones=[6],
             gamma=0.1,
             by_epoch=True,
             begin=stage1_epochs,
