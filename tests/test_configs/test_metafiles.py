@@ -1,6 +1,7 @@
 """Every metafile entry points at a config that exists and parses."""
 import glob
 import os.path as osp
+import re
 
 import pytest
 import yaml
@@ -56,7 +57,11 @@ def test_measured_numbers_match_the_readme(path):
             readme = readmes.get(model['In Collection'])
             assert readme, f'{model["Name"]}: measured but no README'
             text = open(osp.join(ROOT, readme)).read()
-            row = ' | '.join(f'{v:.2f}' for v in result['Metrics'].values())
-            assert row in text, (
+            # a table row of the values, each optionally "± std" (means
+            # over seeds)
+            row = r'\s*\|\s*'.join(
+                re.escape(f'{v:.2f}') + r'(?: ± [0-9.]+)?'
+                for v in result['Metrics'].values())
+            assert re.search(row, text), (
                 f'{path}: {model["Name"]} {result.get("Split", "")} numbers '
                 f'{row} are not in {readme}')

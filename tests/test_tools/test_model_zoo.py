@@ -68,7 +68,7 @@ def test_paper_and_measured_numbers_are_apart():
     assert 'not a paper benchmark' in measured
     assert ('| SynthPedes | test | 9.00 | 30.42 | 45.92 | 12.48 | 5.45 | '
             'not released |') in measured
-    assert 'Not measured yet: CFine.' in measured
+    assert 'CFine tiny (shared init)' in measured
     assert 'No checkpoint is released yet' in page
 
 
