@@ -27,15 +27,30 @@ run_seeds = _load_module()
 
 # Per (config file name, seed) metrics the fake runner "measures".
 FAKE = {
-    ('clip-baseline_synthpedes-tiny', 0): {'t2i/R@1': 10.0, 'cc/mAP': 1.0},
-    ('clip-baseline_synthpedes-tiny', 1): {'t2i/R@1': 12.5, 'cc/mAP': 2.0},
-    ('clip-baseline_synthpedes-tiny', 2): {'t2i/R@1': 20.0, 'cc/mAP': 6.0},
+    ('clip-baseline_synthpedes-tiny', 0): {
+        't2i/R@1': 10.0,
+        'cc/mAP': 1.0
+    },
+    ('clip-baseline_synthpedes-tiny', 1): {
+        't2i/R@1': 12.5,
+        'cc/mAP': 2.0
+    },
+    ('clip-baseline_synthpedes-tiny', 2): {
+        't2i/R@1': 20.0,
+        'cc/mAP': 6.0
+    },
     ('cfine_clip-tiny_synthpedes-tiny_ablation-baseline', 0): {
-        't2i/R@1': 1.0, 'cc/mAP': 3.0},
+        't2i/R@1': 1.0,
+        'cc/mAP': 3.0
+    },
     ('cfine_clip-tiny_synthpedes-tiny_ablation-baseline', 1): {
-        't2i/R@1': 1.0, 'cc/mAP': 3.0},
+        't2i/R@1': 1.0,
+        'cc/mAP': 3.0
+    },
     ('cfine_clip-tiny_synthpedes-tiny_ablation-baseline', 2): {
-        't2i/R@1': 4.0, 'cc/mAP': 0.0},
+        't2i/R@1': 4.0,
+        'cc/mAP': 0.0
+    },
 }
 
 
@@ -83,8 +98,11 @@ def _by_script(calls, name):
 def test_commands_and_aggregation(tmp_path):
     runner = FakeRunner()
     result = _study(
-        tmp_path, runner, cfg_options=['train_cfg.max_epochs=1'],
-        train_args=['--no-validate'], nice=5)
+        tmp_path,
+        runner,
+        cfg_options=['train_cfg.max_epochs=1'],
+        train_args=['--no-validate'],
+        nice=5)
     trains = _by_script(runner.calls, 'train.py')
     tests = _by_script(runner.calls, 'test.py')
     assert len(trains) == len(tests) == 6
@@ -95,18 +113,19 @@ def test_commands_and_aggregation(tmp_path):
                          (osp.basename(BASELINE), 'test')]
     first = trains[0]
     assert first[:3] == ['nice', '-n', '5']
-    assert first[first.index('--cfg-options') + 1:] == [
-        'randomness.seed=0', 'train_cfg.max_epochs=1']
+    assert first[first.index('--cfg-options') +
+                 1:] == ['randomness.seed=0', 'train_cfg.max_epochs=1']
     assert '--no-validate' in first and '--resume' not in first
     assert first[first.index('--work-dir') + 1] == osp.join(
         str(tmp_path / 'study'), 'clip-baseline_synthpedes-tiny', 'seed0')
     assert [osp.basename(c[c.index(sys.executable) + 2]) for c in trains
-            ] == [osp.basename(BASELINE), osp.basename(ABLATION)] * 3
-    assert ['randomness.seed=1' in c for c in trains] == [
-        False, False, True, True, False, False]
+            ] == [osp.basename(BASELINE),
+                  osp.basename(ABLATION)] * 3
+    assert ['randomness.seed=1' in c
+            for c in trains] == [False, False, True, True, False, False]
     # the test runs on the checkpoint named by last_checkpoint
-    assert tests[0][tests[0].index(sys.executable) + 3].endswith(
-        'seed0/epoch_1.pth')
+    assert tests[0][tests[0].index(sys.executable) +
+                    3].endswith('seed0/epoch_1.pth')
     assert tests[0][-2:] == ['--cfg-options', 'train_cfg.max_epochs=1']
 
     summary = result['summary']['clip-baseline_synthpedes-tiny']
@@ -120,7 +139,8 @@ def test_commands_and_aggregation(tmp_path):
     assert r1['std'] == pytest.approx(statistics.stdev([10, 12.5, 20]))
     assert summary['cc/mAP']['mean'] == pytest.approx(3.0)
     assert summary['cc/mAP']['std'] == pytest.approx(math.sqrt(7))
-    abl = result['summary']['cfine_clip-tiny_synthpedes-tiny_ablation-baseline']
+    abl = result['summary'][
+        'cfine_clip-tiny_synthpedes-tiny_ablation-baseline']
     assert abl['t2i/R@1']['mean'] == pytest.approx(2.0)
     assert abl['t2i/R@1']['std'] == pytest.approx(math.sqrt(3))
     assert result['runs']['clip-baseline_synthpedes-tiny']['1'][
@@ -137,12 +157,18 @@ def test_commands_and_aggregation(tmp_path):
 
 
 def test_resume_skips_finished_runs(tmp_path):
-    first = FakeRunner(fail_test_of=('cfine_clip-tiny_synthpedes-tiny_'
-                                     'ablation-baseline', 1))
+    first = FakeRunner(
+        fail_test_of=('cfine_clip-tiny_synthpedes-tiny_'
+                      'ablation-baseline', 1))
     updates = []
     with pytest.raises(RuntimeError, match='test crashed'):
-        _study(tmp_path, first, on_update=lambda r: updates.append(
-            {k: v['t2i/R@1']['n'] for k, v in r['summary'].items()}))
+        _study(
+            tmp_path,
+            first,
+            on_update=lambda r: updates.append({
+                k: v['t2i/R@1']['n']
+                for k, v in r['summary'].items()
+            }))
     # seed 0 of both and seed 1 of the baseline finished; the ablation's
     # seed 1 trained but its test failed
     assert len(_by_script(first.calls, 'train.py')) == 4
@@ -152,11 +178,11 @@ def test_resume_skips_finished_runs(tmp_path):
     result = _study(tmp_path, second)
     trains = _by_script(second.calls, 'train.py')
     # ablation seed 1 has a checkpoint but no test JSON: resumed; seed 2 anew
-    assert [('--resume' in c, 'randomness.seed=1' in c) for c in trains] == [
-        (True, True), (False, False), (False, False)]
+    assert [('--resume' in c, 'randomness.seed=1' in c)
+            for c in trains] == [(True, True), (False, False), (False, False)]
     assert len(_by_script(second.calls, 'test.py')) == 3
-    assert result['runs']['clip-baseline_synthpedes-tiny']['0'][
-        'wall_s'] is None
+    # the wall time of a run done by an earlier call is kept
+    assert result['runs']['clip-baseline_synthpedes-tiny']['0']['wall_s'] >= 0
     assert result['summary']['cfine_clip-tiny_synthpedes-tiny_ablation-'
                              'baseline']['cc/mAP']['mean'] == pytest.approx(2)
 
@@ -166,8 +192,27 @@ def test_resume_skips_finished_runs(tmp_path):
     assert again['summary'] == result['summary']
 
 
+def test_skipped_run_without_wall_time(tmp_path):
+    # a test JSON written by hand (or by an older study) has no wall time
+    done = tmp_path / 'study' / 'clip-baseline_synthpedes-tiny' / 'seed0'
+    done.mkdir(parents=True)
+    (done / 'test_metrics.json').write_text(json.dumps({'t2i/R@1': 3.0}))
+    runner = FakeRunner()
+    result = run_seeds.run_study([BASELINE], [0],
+                                 str(tmp_path / 'study'),
+                                 keys=('t2i/R@1', ),
+                                 runner=runner,
+                                 cwd=ROOT)
+    assert runner.calls == []
+    assert result['runs']['clip-baseline_synthpedes-tiny']['0'] == {
+        't2i/R@1': 3.0,
+        'wall_s': None
+    }
+
+
 def test_missing_key_names_the_file(tmp_path):
-    with pytest.raises(KeyError, match=r'test_metrics\.json lacks .*general/R@1'):
+    with pytest.raises(
+            KeyError, match=r'test_metrics\.json lacks .*general/R@1'):
         _study(tmp_path, FakeRunner(), keys=('general/R@1', ))
 
 
@@ -175,17 +220,22 @@ def test_single_seed_and_bad_arguments(tmp_path):
     stats = run_seeds.summarize([7.0])
     assert stats['mean'] == 7.0 and math.isnan(stats['std'])
     assert run_seeds.to_markdown(
-        dict(keys=['k'], seeds=[0], summary={'a': {'k': stats}},
-             command='')).count('| `a` | 1 | 7.00 |') == 1
+        dict(keys=['k'], seeds=[0], summary={'a': {
+            'k': stats
+        }}, command='')).count('| `a` | 1 | 7.00 |') == 1
     with pytest.raises(ValueError, match='distinct file names'):
-        run_seeds.run_study([BASELINE, BASELINE], [0], str(tmp_path),
-                            runner=FakeRunner(), cwd=ROOT)
+        run_seeds.run_study([BASELINE, BASELINE], [0],
+                            str(tmp_path),
+                            runner=FakeRunner(),
+                            cwd=ROOT)
     with pytest.raises(FileNotFoundError, match='nowhere.py'):
-        run_seeds.run_study(['configs/nowhere.py'], [0], str(tmp_path),
-                            runner=FakeRunner(), cwd=ROOT)
+        run_seeds.run_study(['configs/nowhere.py'], [0],
+                            str(tmp_path),
+                            runner=FakeRunner(),
+                            cwd=ROOT)
     with pytest.raises(SystemExit):
-        run_seeds.parse_args([BASELINE, '--work-dir', 'w', '--seeds', '1',
-                              '1'])
+        run_seeds.parse_args(
+            [BASELINE, '--work-dir', 'w', '--seeds', '1', '1'])
 
 
 @pytest.mark.slow
@@ -207,8 +257,8 @@ def test_two_real_runs_of_the_tiny_baseline(tmp_path):
         '1', '--train-args=--no-validate', '--cfg-options', *options
     ]
     env = dict(os.environ, OMP_NUM_THREADS='1')
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert 'study: OMP_NUM_THREADS=1 python tools/analysis/run_seeds.py' \
         in proc.stdout
@@ -217,8 +267,9 @@ def test_two_real_runs_of_the_tiny_baseline(tmp_path):
     values = []
     for seed in ('0', '1'):
         metrics = json.load(
-            open(osp.join(work, 'clip-baseline_synthpedes-tiny', f'seed{seed}',
-                          'test_metrics.json')))
+            open(
+                osp.join(work, 'clip-baseline_synthpedes-tiny', f'seed{seed}',
+                         'test_metrics.json')))
         assert runs[seed]['t2i/R@1'] == metrics['t2i/R@1']
         values.append(metrics['t2i/R@1'])
     stats = summary['summary']['clip-baseline_synthpedes-tiny']['t2i/R@1']
@@ -231,14 +282,15 @@ def test_two_real_runs_of_the_tiny_baseline(tmp_path):
     ]
     import torch
     from mmreid_clip.compat import safe_torch_load
-    w0, w1 = (safe_torch_load(c)['state_dict'][
-        'image_encoder.visual.conv1.weight'] for c in ckpts)
+    w0, w1 = (
+        safe_torch_load(c)['state_dict']['image_encoder.visual.conv1.weight']
+        for c in ckpts)
     assert not torch.equal(w0, w1)
     assert open(osp.join(work, 'summary.md')).read().startswith(
         '| config | n | t2i/R@1 | t2i/R@5 | t2i/R@10 | t2i/mAP |')
     # a second call finds everything done and trains nothing
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count('done already') == 2
     assert 'train.py' not in proc.stdout.replace('run_seeds.py', '')

@@ -4,10 +4,12 @@ Usage::
 
     python tools/analysis/run_seeds.py CONFIG [CONFIG ...] --work-dir DIR
         [--seeds 0 1 2] [--keys t2i/R@1 t2i/R@5 t2i/R@10 t2i/mAP]
-        [--cfg-options key=value ...] [--train-args=--no-validate ...]
+        [--cfg-options key=value ...] [--train-args='--no-validate ...']
         [--nice 5] [--out-md FILE] [--out-json FILE]
 
-For every config and seed, one after the other, it runs
+For every seed and config, one run at a time and seed-major (every config
+at seed 0 before any at seed 1, so a study stopped early still compares
+all configs), it runs
 
 * ``tools/train.py CONFIG --work-dir DIR/<config>/seed<S>
   --cfg-options randomness.seed=S [options]`` (``--resume`` when the run
@@ -19,11 +21,14 @@ For every config and seed, one after the other, it runs
 each with its console output in ``train.log`` / ``test.log`` of the run dir.
 A run whose ``test_metrics.json`` exists is not run again, so an
 interrupted study resumes where it stopped when called with the same
-arguments. At the end it writes a markdown table (``--out-md``, default
-``DIR/summary.md``) with, per config, the mean ± sample standard deviation
-(n - 1 in the denominator) over the seeds of each ``--keys`` entry, and a JSON
+arguments. After every run it (re)writes a markdown table (``--out-md``,
+default ``DIR/summary.md``) with, per config, the mean ± sample standard
+deviation (n - 1 in the denominator) over the seeds of each ``--keys``
+entry, and a JSON
 (``--out-json``, default ``DIR/summary.json``) with every per-seed value,
-the training budget read from each config and the exact command.
+the wall time of each run, the training budget read from each config (a
+warning is printed when the configs' budgets differ) and the exact
+command, which it also prints.
 
 The keys are whatever the test JSON holds: ``t2i/R@1`` ... for text-image
 retrieval, ``general/R@1``, ``cc/mAP`` ... for cloth-changing ReID.
@@ -44,6 +49,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN_SCRIPT = osp.join(ROOT, 'tools', 'train.py')
 TEST_SCRIPT = osp.join(ROOT, 'tools', 'test.py')
 METRICS_FILE = 'test_metrics.json'
+# wall time of a run's train + test, kept so a resumed study still reports it
+WALL_FILE = 'run_seeds_wall.json'
 DEFAULT_KEYS = ('t2i/R@1', 't2i/R@5', 't2i/R@10', 't2i/mAP')
 
 #: ``runner(command, log_file, cwd) -> None``; raises on failure.
@@ -57,7 +64,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--work-dir', required=True, help='root of the per-run work dirs')
     parser.add_argument(
-        '--seeds', type=int, nargs='+', default=[0, 1, 2],
+        '--seeds',
+        type=int,
+        nargs='+',
+        default=[0, 1, 2],
         help='training seeds (randomness.seed)')
     parser.add_argument(
         '--keys',
@@ -177,9 +187,9 @@ def read_budget(config: str, cfg_options: Sequence[str]) -> Dict:
     return budget
 
 
-def run_one(config: str, seed: int, work_dir: str,
-            cfg_options: Sequence[str], train_args: Sequence[str],
-            nice: int, runner: Runner, python: str, cwd: str) -> str:
+def run_one(config: str, seed: int, work_dir: str, cfg_options: Sequence[str],
+            train_args: Sequence[str], nice: int, runner: Runner, python: str,
+            cwd: str) -> str:
     """Train and test one (config, seed); return the test JSON path.
 
     Paths in the commands stay as given (relative to ``cwd``, where the
@@ -193,14 +203,14 @@ def run_one(config: str, seed: int, work_dir: str,
     options = [f'randomness.seed={seed}', *cfg_options]
     train = [
         *prefix, python,
-        _script(TRAIN_SCRIPT, cwd), config, '--work-dir', out_dir,
-        *train_args, '--cfg-options', *options
+        _script(TRAIN_SCRIPT, cwd), config, '--work-dir', out_dir, *train_args,
+        '--cfg-options', *options
     ]
     if final_checkpoint(local_dir) is not None:
         # an interrupted training: continue from its last checkpoint
         train.insert(train.index('--work-dir'), '--resume')
-    print(f'[{config_name(config)} seed {seed}] {shlex.join(train)}',
-          flush=True)
+    print(
+        f'[{config_name(config)} seed {seed}] {shlex.join(train)}', flush=True)
     runner(train, osp.join(local_dir, 'train.log'), cwd)
     ckpt = final_checkpoint(local_dir)
     if ckpt is None:
@@ -214,8 +224,8 @@ def run_one(config: str, seed: int, work_dir: str,
     ]
     if cfg_options:
         test += ['--cfg-options', *cfg_options]
-    print(f'[{config_name(config)} seed {seed}] {shlex.join(test)}',
-          flush=True)
+    print(
+        f'[{config_name(config)} seed {seed}] {shlex.join(test)}', flush=True)
     runner(test, osp.join(local_dir, 'test.log'), cwd)
     if not osp.isfile(osp.join(cwd, metrics_file)):
         raise FileNotFoundError(f'{shlex.join(test)} wrote no {metrics_file}')
@@ -257,8 +267,9 @@ def run_study(configs: Sequence[str],
     Returns:
         dict: ``command``, ``keys``, ``seeds``, ``configs`` (path by label),
         ``budget`` (by label), ``runs`` (label -> seed -> {key: value,
-        'wall_s': seconds or None when skipped}) and ``summary`` (label ->
-        key -> {mean, std, n, values}, over the seeds run so far).
+        'wall_s': train + test seconds, None if unknown}) and ``summary``
+        (label -> key -> {mean, std, n, values}, over the seeds run so
+        far).
     """
     cwd = os.getcwd() if cwd is None else cwd
     names = [config_name(c) for c in configs]
@@ -278,10 +289,15 @@ def run_study(configs: Sequence[str],
     for config, name in zip(configs, names):
         result['budget'][name] = read_budget(
             osp.join(cwd, config), cfg_options)
-    budgets = {json.dumps(b, sort_keys=True) for b in result['budget'].values()}
+    budgets = {
+        json.dumps(b, sort_keys=True)
+        for b in result['budget'].values()
+    }
     if len(budgets) > 1:
-        print('WARNING: the configs train with different budgets: ' +
-              json.dumps(result['budget']), flush=True)
+        print(
+            'WARNING: the configs train with different budgets: ' +
+            json.dumps(result['budget']),
+            flush=True)
     # Seed-major: every config gets seed 0 before any gets seed 1, so a
     # study stopped early still compares all configs.
     for seed in seeds:
@@ -289,22 +305,30 @@ def run_study(configs: Sequence[str],
             runs = result['runs'].setdefault(name, {})
             metrics_file = osp.join(cwd, run_dir(work_dir, config, seed),
                                     METRICS_FILE)
-            wall = None
+            wall_file = osp.join(osp.dirname(metrics_file), WALL_FILE)
             if osp.isfile(metrics_file):
-                print(f'[{name} seed {seed}] done already: {metrics_file}',
-                      flush=True)
+                print(
+                    f'[{name} seed {seed}] done already: {metrics_file}',
+                    flush=True)
             else:
                 start = time.perf_counter()
                 run_one(config, seed, work_dir, cfg_options, train_args, nice,
                         runner, python, cwd)
-                wall = round(time.perf_counter() - start, 1)
-                print(f'[{name} seed {seed}] finished in {wall:.0f} s',
-                      flush=True)
-            runs[str(seed)] = dict(load_metrics(metrics_file, keys),
-                                   wall_s=wall)
+                with open(wall_file, 'w') as f:
+                    json.dump(
+                        dict(wall_s=round(time.perf_counter() - start, 1)), f)
+            wall = None
+            if osp.isfile(wall_file):
+                with open(wall_file) as f:
+                    wall = json.load(f)['wall_s']
+                print(
+                    f'[{name} seed {seed}] train + test took {wall:.0f} s',
+                    flush=True)
+            runs[str(seed)] = dict(
+                load_metrics(metrics_file, keys), wall_s=wall)
             result['summary'][name] = {
-                key: summarize([runs[str(s)][key] for s in seeds
-                                if str(s) in runs])
+                key:
+                summarize([runs[str(s)][key] for s in seeds if str(s) in runs])
                 for key in keys
             }
             if on_update is not None:
@@ -371,8 +395,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         command=command,
         on_update=write)
     write(result)
-    print('\n' + to_markdown(result) + f'\nwritten: {out_md}, {out_json}',
-          flush=True)
+    print(
+        '\n' + to_markdown(result) + f'\nwritten: {out_md}, {out_json}',
+        flush=True)
     return result
 
 

@@ -7,7 +7,8 @@
 text encoders are :class:`OpenCLIPVisionTransformer` and
 :class:`OpenCLIPTextTransformer` (``image_encoder.visual.*``,
 ``text_encoder.{token_embedding,positional_embedding,transformer,ln_final,
-text_projection}``), e.g. ``configs/baselines/clip-pretrain_synthpedes-tiny.py``.
+text_projection}``), e.g. one trained with
+``configs/baselines/clip-pretrain_synthpedes-tiny.py``.
 ``OUT`` is a plain open_clip ``CLIP`` state dict (``visual.*``, the inlined
 text keys and ``logit_scale``) that any config loads with
 ``pretrained=OUT``. The logit scale is the one an ``InfoNCELoss`` of the
@@ -63,9 +64,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def convert_state_dict(
-        state_dict: Dict[str, torch.Tensor],
-        source: str = 'checkpoint') -> Dict[str, torch.Tensor]:
+def convert_state_dict(state_dict: Dict[str, torch.Tensor],
+                       source: str = 'checkpoint') -> Dict[str, torch.Tensor]:
     """Map a text-image model's tower weights to open_clip ``CLIP`` keys.
 
     Args:
@@ -99,8 +99,8 @@ def convert_state_dict(
         v for k, v in state_dict.items()
         if k.startswith('losses.') and k.endswith('.log_scale')
     ]
-    scale = scales[0].reshape(()) if len(scales) == 1 else torch.tensor(
-        DEFAULT_LOGIT_SCALE)
+    scale = scales[0].reshape(
+        ()) if len(scales) == 1 else torch.tensor(DEFAULT_LOGIT_SCALE)
     out['logit_scale'] = scale.detach().float().clone()
     return {k: v.detach().clone().contiguous() for k, v in out.items()}
 
