@@ -35,7 +35,6 @@ retrieval, ``general/R@1``, ``cc/mAP`` ... for cloth-changing ReID.
 """
 import argparse
 import json
-import math
 import os
 import os.path as osp
 import shlex
@@ -156,12 +155,13 @@ def load_metrics(path: str, keys: Sequence[str]) -> Dict[str, float]:
     return {k: float(metrics[k]) for k in keys}
 
 
-def summarize(values: Sequence[float]) -> Dict[str, float]:
-    """Mean and sample standard deviation (NaN for a single value)."""
+def summarize(values: Sequence[float]) -> Dict:
+    """Mean and sample standard deviation (None for a single value, so the
+    JSON stays standard)."""
     values = list(values)
     if not values:
         raise ValueError('no values to summarize')
-    std = statistics.stdev(values) if len(values) > 1 else math.nan
+    std = statistics.stdev(values) if len(values) > 1 else None
     return dict(
         mean=statistics.fmean(values), std=std, n=len(values), values=values)
 
@@ -336,8 +336,8 @@ def run_study(configs: Sequence[str],
     return result
 
 
-def _cell(stats: Dict[str, float]) -> str:
-    if math.isnan(stats['std']):
+def _cell(stats: Dict) -> str:
+    if stats['std'] is None:
         return f'{stats["mean"]:.2f}'
     return f'{stats["mean"]:.2f} ± {stats["std"]:.2f}'
 
