@@ -13,6 +13,7 @@ from torch import Tensor
 from mmreid_clip.evaluation.functional import (k_reciprocal_rerank,
                                                rank_queries, summarize)
 from mmreid_clip.registry import METRICS
+from .args import check_ranking_args
 
 #: Modes of a setting and what they add to the junk of a query q
 #: (``datasets-and-protocols.md`` §5.2, §5.3); junk items are removed from
@@ -186,13 +187,7 @@ class ReIDMetric(BaseMetric):
             collect_device=collect_device,
             prefix=prefix,
             collect_dir=collect_dir)
-        if isinstance(topk, int):
-            topk = (topk, )
-        if not topk or any(int(k) != k or k < 1 for k in topk):
-            raise ValueError(f'topk must be positive integers, got {topk}')
-        if chunk_size is not None and chunk_size < 1:
-            raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
-        self.topk = tuple(int(k) for k in topk)
+        self.topk = check_ranking_args(topk, chunk_size)
         self.chunk_size = chunk_size
         self.normalize = normalize
         if settings is None:

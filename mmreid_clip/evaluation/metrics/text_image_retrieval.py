@@ -9,6 +9,7 @@ from torch import Tensor
 
 from mmreid_clip.evaluation.functional import rank_queries, summarize
 from mmreid_clip.registry import METRICS
+from .args import check_ranking_args
 
 
 def _as_int(value: Any, what: str) -> int:
@@ -91,13 +92,7 @@ class TextImageRetrievalMetric(BaseMetric):
             collect_device=collect_device,
             prefix=prefix,
             collect_dir=collect_dir)
-        if isinstance(topk, int):
-            topk = (topk, )
-        if not topk or any(int(k) != k or k < 1 for k in topk):
-            raise ValueError(f'topk must be positive integers, got {topk}')
-        if chunk_size is not None and chunk_size < 1:
-            raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
-        self.topk = tuple(int(k) for k in topk)
+        self.topk = check_ranking_args(topk, chunk_size)
         self.i2t = i2t
         self.chunk_size = chunk_size
         self.normalize = normalize
