@@ -65,12 +65,9 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        cfg.optim_wrapper.setdefault('type', 'OptimWrapper')
-        from mmreid_clip.utils import amp_optim_wrapper_type
-        cfg.optim_wrapper.type = amp_optim_wrapper_type(
-            cfg.optim_wrapper.type)
-        if cfg.optim_wrapper.type == 'AmpOptimWrapper':
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        # also the per-group wrappers of CLIP-ReID / CCAF
+        from mmreid_clip.utils import apply_amp
+        apply_amp(cfg.optim_wrapper)
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

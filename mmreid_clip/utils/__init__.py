@@ -5,12 +5,13 @@ from .checkpoint_check import (CheckpointMismatchError, StateDictReport,
 from .config_check import (ConfigKeyError, UnknownArgumentError,
                            UnknownTypeError, check_config_keys,
                            explain_build_errors)
-from .setup_env import (amp_optim_wrapper_type, missing_files,
+from .setup_env import (amp_optim_wrapper_type, apply_amp, missing_files,
                         register_all_modules, setup_runtime)
 
 __all__ = [
     'CheckpointMismatchError', 'ConfigKeyError', 'StateDictReport',
     'UnknownArgumentError', 'UnknownTypeError', 'amp_optim_wrapper_type',
+    'apply_amp',
     'atomic_replace', 'atomic_write_bytes', 'atomic_write_text',
     'check_config_keys', 'compare_state_dicts', 'explain_build_errors',
     'missing_files', 'register_all_modules', 'remove_stale_temporaries',

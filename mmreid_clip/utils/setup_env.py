@@ -1,7 +1,7 @@
 """Runtime set-up shared by the train/test tools and the inference API."""
 import os
 import os.path as osp
-from typing import Any, List, Sequence
+from typing import Any, List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
@@ -36,6 +36,47 @@ def amp_optim_wrapper_type(current: str) -> str:
     # AmpOptimWrapper asserts a GPU; on CPU run the forward in bf16 autocast
     return ('AmpOptimWrapper'
             if torch.cuda.is_available() else 'CPUAutocastOptimWrapper')
+
+
+def apply_amp(optim_wrapper: dict, dtype: Optional[str] = None) -> dict:
+    """Switch an ``optim_wrapper`` config to mixed precision, in place.
+
+    A plain wrapper becomes :func:`amp_optim_wrapper_type`'s; a
+    ``MultiOptimWrapperConstructor`` config (one wrapper per parameter
+    group: CLIP-ReID / CCAF) has each of its wrapper entries switched, so
+    every group's forward runs under autocast. ``AmpOptimWrapper`` gets a
+    dynamic loss scale unless the config sets one.
+
+    Args:
+        optim_wrapper (dict): The ``optim_wrapper`` config.
+        dtype (str, optional): Autocast dtype (``'bfloat16'``,
+            ``'float16'``); None keeps the wrapper's default (fp16 on GPU,
+            bf16 on CPU).
+
+    Returns:
+        dict: ``optim_wrapper``.
+
+    Raises:
+        ValueError: a wrapper that cannot be switched, or no wrapper at all.
+    """
+    if optim_wrapper.get('constructor') == 'MultiOptimWrapperConstructor':
+        entries = [
+            v for v in optim_wrapper.values()
+            if isinstance(v, dict) and 'optimizer' in v
+        ]
+        if not entries:
+            raise ValueError('optim_wrapper uses MultiOptimWrapperConstructor'
+                             ' but has no wrapper entry with an optimizer')
+    else:
+        entries = [optim_wrapper]
+    for entry in entries:
+        entry.setdefault('type', 'OptimWrapper')
+        entry['type'] = amp_optim_wrapper_type(entry['type'])
+        if dtype is not None:
+            entry['dtype'] = dtype
+        if entry['type'] == 'AmpOptimWrapper':
+            entry.setdefault('loss_scale', 'dynamic')
+    return optim_wrapper
 
 
 def _iter_dicts(node: Any):

@@ -115,3 +115,24 @@ def test_amp_on_cpu_uses_bf16_autocast(synth_root, tmp_path):
     dumped = open(osp.join(work, osp.basename(CFG))).read()
     assert "type='CPUAutocastOptimWrapper'" in dumped
     assert osp.isfile(osp.join(work, 'epoch_1.pth'))
+
+
+def test_apply_amp_switches_every_wrapper_of_a_multi_optimizer_config():
+    from mmengine.config import Config
+
+    from mmreid_clip.utils import apply_amp
+    cfg = Config.fromfile('configs/ccaf/ccaf_clip-tiny_synthcc-tiny.py')
+    ow = cfg.optim_wrapper.to_dict()
+    want = ('AmpOptimWrapper' if __import__('torch').cuda.is_available() else
+            'CPUAutocastOptimWrapper')
+    apply_amp(ow, dtype='bfloat16')
+    for key in ('prompt', 'encoder', 'clothes_prompt'):
+        assert ow[key]['type'] == want and ow[key]['dtype'] == 'bfloat16'
+    assert ow['constructor'] == 'MultiOptimWrapperConstructor'
+    # a plain wrapper, and one that cannot be switched
+    single = apply_amp(dict(optimizer=dict(type='AdamW', lr=1e-3)))
+    assert single['type'] == want
+    with pytest.raises(ValueError, match='ZeroRedundancyOptimizer'):
+        apply_amp(dict(type='ZeroRedundancyOptimizer'))
+    with pytest.raises(ValueError, match='no wrapper entry'):
+        apply_amp(dict(constructor='MultiOptimWrapperConstructor', a=None))

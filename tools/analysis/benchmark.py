@@ -836,6 +836,21 @@ def format_reid_table(rows: List[Dict[str, Any]]) -> str:
     return '\n'.join(lines)
 
 
+def bench_cuda_section(quick: bool) -> Dict[str, Any]:
+    """ViT-B/16 CFine / CCAF training throughput on the GPU (bf16
+    autocast, peak memory; ``bench_cuda.py``), or why it was skipped."""
+    import torch
+    if not torch.cuda.is_available():
+        print('section cuda: skipped, no CUDA device visible')
+        return dict(skipped='no CUDA device visible')
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_cuda
+    print('section cuda (ViT-B/16 training throughput, bf16 autocast):')
+    out = bench_cuda.run(quick=quick, device='cuda')
+    print(bench_cuda.format_report(out))
+    return out
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -845,9 +860,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--sections',
         nargs='+',
-        default=['metric', 'reid'],
-        choices=['metric', 'reid'],
-        help='sections to run (default: all)')
+        default=None,
+        choices=['metric', 'reid', 'cuda'],
+        help='sections to run (default: metric and reid, plus cuda when a '
+        'GPU is visible)')
     parser.add_argument(
         '--repeats',
         type=int,
@@ -864,6 +880,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(json.dumps(worker(json.loads(args.worker))))
         return 0
     repeats = args.repeats or (1 if args.quick else 3)
+    if args.sections is None:
+        import torch
+        args.sections = ['metric', 'reid'] + (['cuda'] if
+                                              torch.cuda.is_available() else [])
     machine = machine_info()
     print(f'machine: {machine["cpu"]}, {machine["cores"]} cores, torch '
           f'{machine["torch"]} with {machine["torch_threads"]} threads, '
@@ -893,6 +913,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         report['sections']['reid'] = out
         print(format_reid_table(out['rows']))
         failed += out['mismatches']
+    if 'cuda' in args.sections:
+        report['sections']['cuda'] = bench_cuda_section(args.quick)
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(report, f, indent=2)
