@@ -165,15 +165,36 @@ def test_mgf_wiring_matches_a_per_sample_loop():
                                            tokens[b, 0] * bn_scale)
 
 
-def test_mgf_block_is_one_instance_called_four_times():
+def test_mgf_block_is_one_instance_projecting_each_context_once():
     mgf = _mgf()
     blocks = [m for m in mgf.modules() if isinstance(m, MGFBlock)]
     assert len(blocks) == 1
     calls = []
-    mgf.mgf_block.register_forward_hook(lambda *_: calls.append(1))
+    # 2 groups x 2 modalities go through the one block, but the keys and
+    # values of each modality's tokens are projected once (one
+    # cross-attention call per modality, all groups' queries in it)
+    mgf.mgf_block.cross_attn.register_forward_hook(
+        lambda m, args, out: calls.append(tuple(args[0].shape)))
     txt, txt_attn, mask = _text_batch()
     mgf(_rand(4, 197, W), _attn(4, 197, 3), txt, txt_attn, mask)
-    assert len(calls) == 4
+    assert calls == [(4, 2 * (1 + 19), W), (4, 2 * (1 + 20), W)]
+
+
+def test_grouped_block_pass_equals_one_call_per_group():
+    torch.manual_seed(0)
+    block = MGFBlock(W, HEADS).eval()
+    queries = _rand(3, 2, 5, W)
+    context = _rand(3, 30, W)
+    ctx_pad = torch.zeros(3, 30, dtype=torch.bool)
+    ctx_pad[0, 20:] = True
+    q_pad = torch.zeros(3, 2, 5, dtype=torch.bool)
+    q_pad[1, 0, 3:] = True
+    q_pad[2, 1, 1:] = True
+    with torch.no_grad():
+        out = block.forward_groups(queries, context, ctx_pad, q_pad)
+        for j in range(2):
+            ref = block(queries[:, j], context, ctx_pad, q_pad[:, j])
+            torch.testing.assert_close(out[:, j], ref, atol=1e-5, rtol=1e-5)
 
 
 def test_every_trainable_mgf_parameter_gets_a_gradient_bn_bias_frozen():

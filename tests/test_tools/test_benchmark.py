@@ -40,7 +40,9 @@ def test_shapes_and_machine(report):
     assert ('RSTPReid', 2000, 1000) in shapes
     assert ('toy', 500, 800) in shapes
     for row in rows:
-        assert set(row['results']) == {'ours', 'peer', 'sort_bound'}
+        assert set(row['results']) == {
+            'ours', 'peer', 'sort_bound', 'matmul'
+        }
         for res in row['results'].values():
             assert res['time_s'] > 0 and len(res['times']) == 1
             assert res['peak_mib'] >= 0
@@ -62,7 +64,8 @@ def test_ratios_positive(report):
     for row in report['sections']['metric']['rows']:
         ratios = row['ratios']
         for key in ('peer_over_ours_time', 'peer_over_ours_memory',
-                    'ours_over_sort_time'):
+                    'ours_over_sort_time', 'ours_over_matmul_time',
+                    'peer_over_matmul_time'):
             value = ratios[key]
             assert isinstance(value, float) and math.isfinite(value)
             assert value > 0, key
@@ -115,7 +118,9 @@ def test_reid_section_rows_and_agreement(reid_report):
         ('LTCC-toy', 'general'), ('LTCC-toy', 'cloth-changing')
     ]
     for row in rows:
-        assert set(row['results']) == {'ours', 'peer', 'sort_bound'}
+        assert set(row['results']) == {
+            'ours', 'peer', 'sort_bound', 'matmul'
+        }
         ours = row['results']['ours']['metrics']
         peer = row['results']['peer']['metrics']
         for key in METRIC_KEYS:
@@ -123,7 +128,8 @@ def test_reid_section_rows_and_agreement(reid_report):
         assert ours['num_valid'] == peer['num_valid'] == row['num_query']
         assert row['agree'] is True and 0 < ours['mAP'] < 100
         for key in ('peer_over_ours_time', 'peer_over_ours_memory',
-                    'ours_over_sort_time'):
+                    'ours_over_sort_time', 'ours_over_matmul_time',
+                    'peer_over_matmul_time'):
             assert math.isfinite(row['ratios'][key])
             assert row['ratios'][key] > 0
     general, cc = (r['results']['ours']['metrics'] for r in rows)

@@ -17,7 +17,10 @@ implementations fed the same synthetic features:
   over the first 10 columns, AP from the ``Q x G`` cumsum divided by the
   positions, mINP from a Python loop over the queries;
 * ``sort_bound``: the similarity matmul plus one full argsort and nothing
-  else, the floor of every full-sort evaluator.
+  else, the floor of every full-sort evaluator;
+* ``matmul``: the similarity matmul alone, the floor of every evaluator
+  (``peer / matmul`` caps the speed-up over the peer any evaluator can
+  have on the machine).
 
 Section ``reid`` times image ReID evaluation (R@1/5/10, mAP, mINP with
 junk removal) at the PRCC and LTCC test shapes, in the modes each set is
@@ -65,7 +68,7 @@ QUICK_SHAPES = [
     ('toy', 500, 800, 100),
     ('RSTPReid', 2000, 1000, 200),
 ]
-IMPLS = ('ours', 'peer', 'sort_bound')
+IMPLS = ('ours', 'peer', 'sort_bound', 'matmul')
 METRIC_KEYS = ('R@1', 'R@5', 'R@10', 'mAP', 'mINP')
 TOLERANCE = 1e-4
 #: The peer builds several Q x G arrays (6.3 GB measured at ICFG size with
@@ -364,7 +367,28 @@ def run_sort_bound(data: Dict[str, Any]) -> Dict[str, float]:
     return {}
 
 
-RUNNERS = {'ours': run_ours, 'peer': run_peer, 'sort_bound': run_sort_bound}
+def run_matmul(data: Dict[str, Any]) -> Dict[str, float]:
+    """The similarity matmul alone: the floor of every evaluator that
+    computes the scores, so ``peer / matmul`` is the largest speed-up over
+    the peer that any evaluator can reach on the machine.
+
+    Args:
+        data (dict): From :func:`make_features`.
+
+    Returns:
+        dict: Empty (no metrics are computed).
+    """
+    similarity = data['qf'] @ data['gf'].t()
+    del similarity
+    return {}
+
+
+RUNNERS = {
+    'ours': run_ours,
+    'peer': run_peer,
+    'sort_bound': run_sort_bound,
+    'matmul': run_matmul
+}
 
 
 def reid_records(data: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -494,6 +518,7 @@ REID_RUNNERS = {
     'ours': run_reid_ours,
     'peer': run_reid_peer,
     'sort_bound': lambda data, mode: run_sort_bound(data),
+    'matmul': lambda data, mode: run_matmul(data),
 }
 
 
@@ -711,17 +736,27 @@ def bench_metric(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
                     f'{res["peer"]["metrics"]} (|diff| {diffs})')
         ratios['ours_over_sort_time'] = (
             ours['time_s'] / res['sort_bound']['time_s'])
+        ratios['ours_over_matmul_time'] = (
+            ours['time_s'] / res['matmul']['time_s'])
+        if 'peer' in res:
+            ratios['peer_over_matmul_time'] = (
+                res['peer']['time_s'] / res['matmul']['time_s'])
         row['ratios'] = ratios
         rows.append(row)
     return {'rows': rows, 'mismatches': mismatches}
 
 
+def _times(v: Optional[float]) -> str:
+    return '-' if v is None else f'{v:.1f}x'
+
+
 def format_table(rows: List[Dict[str, Any]]) -> str:
     """A plain-text (Markdown) table of the metric section."""
     lines = [
-        '| shape | Q x G | ours s | peer s | sort s | ours MiB | peer MiB '
-        '| sort MiB | peer/ours | ours/sort | R@1 | mAP | mINP | agree |',
-        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'
+        '| shape | Q x G | ours s | peer s | sort s | matmul s | ours MiB '
+        '| peer MiB | sort MiB | peer/ours | ours/sort | ours/matmul '
+        '| peer/matmul | R@1 | mAP | mINP | agree |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'
     ]
 
     def cell(row: Dict[str, Any], impl: str, key: str, fmt: str) -> str:
@@ -736,11 +771,14 @@ def format_table(rows: List[Dict[str, Any]]) -> str:
             f'{row["num_gallery"]:,} | {cell(row, "ours", "time_s", ".2f")} '
             f'| {cell(row, "peer", "time_s", ".2f")} '
             f'| {cell(row, "sort_bound", "time_s", ".2f")} '
+            f'| {cell(row, "matmul", "time_s", ".2f")} '
             f'| {cell(row, "ours", "peak_mib", ".0f")} '
             f'| {cell(row, "peer", "peak_mib", ".0f")} '
             f'| {cell(row, "sort_bound", "peak_mib", ".0f")} '
             f'| {"-" if pr is None else format(pr, ".1f") + "x"} '
             f'| {ratios["ours_over_sort_time"]:.2f} '
+            f'| {ratios["ours_over_matmul_time"]:.2f} '
+            f'| {_times(ratios.get("peer_over_matmul_time"))} '
             f'| {m["R@1"]:.2f} | {m["mAP"]:.2f} | {m["mINP"]:.2f} '
             f'| {row.get("agree", "-")} |')
     return '\n'.join(lines)
@@ -769,6 +807,10 @@ def bench_reid(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
             dict(base, impl='sort_bound', mode='general'), repeats)
         print(f' {sort_res["time_s"]:.2f} s, {sort_res["peak_mib"]:.0f} MiB',
               flush=True)
+        print(f'  [{name} {nq}x{ng}] matmul ...', end='', flush=True)
+        matmul_res = measure_spec(
+            dict(base, impl='matmul', mode='general'), repeats)
+        print(f' {matmul_res["time_s"]:.2f} s', flush=True)
         for mode in modes:
             row: Dict[str, Any] = {
                 'name': name,
@@ -777,7 +819,8 @@ def bench_reid(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
                 'num_query': nq,
                 'num_gallery': ng,
                 'results': {
-                    'sort_bound': sort_res
+                    'sort_bound': sort_res,
+                    'matmul': matmul_res
                 },
             }
             for impl in REID_IMPLS:
@@ -792,6 +835,8 @@ def bench_reid(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
                 'peer_over_ours_memory':
                 peer['peak_mib'] / max(ours['peak_mib'], 1e-9),
                 'ours_over_sort_time': ours['time_s'] / sort_res['time_s'],
+                'ours_over_matmul_time': ours['time_s'] / matmul_res['time_s'],
+                'peer_over_matmul_time': peer['time_s'] / matmul_res['time_s'],
             }
             diffs = {
                 k: abs(ours['metrics'][k] - peer['metrics'][k])
@@ -812,9 +857,10 @@ def format_reid_table(rows: List[Dict[str, Any]]) -> str:
     """A plain-text (Markdown) table of the reid section."""
     lines = [
         '| shape | mode | Q x G | ours s (cpu) | peer s (cpu) | sort s (cpu) '
-        '| ours MiB | peer MiB | sort MiB | peer/ours | ours/sort | R@1 | mAP '
-        '| mINP | valid q | agree |', '|---|---|---|---|---|---|---|---|---|'
-        '---|---|---|---|---|---|---|'
+        '| matmul s (cpu) | ours MiB | peer MiB | sort MiB | peer/ours '
+        '| ours/sort | ours/matmul | peer/matmul | R@1 | mAP | mINP '
+        '| valid q | agree |', '|---|---|---|---|---|---|---|---|---|'
+        '---|---|---|---|---|---|---|---|---|---|'
     ]
 
     def secs(res: Dict[str, Any]) -> str:
@@ -827,10 +873,13 @@ def format_reid_table(rows: List[Dict[str, Any]]) -> str:
             f'| {row["name"]} | {row["mode"]} | {row["num_query"]:,} x '
             f'{row["num_gallery"]:,} | {secs(res["ours"])} '
             f'| {secs(res["peer"])} | {secs(res["sort_bound"])} '
+            f'| {secs(res["matmul"])} '
             f'| {res["ours"]["peak_mib"]:.0f} | {res["peer"]["peak_mib"]:.0f} '
             f'| {res["sort_bound"]["peak_mib"]:.0f} '
             f'| {ratios["peer_over_ours_time"]:.1f}x '
             f'| {ratios["ours_over_sort_time"]:.2f} '
+            f'| {ratios["ours_over_matmul_time"]:.2f} '
+            f'| {ratios["peer_over_matmul_time"]:.1f}x '
             f'| {m["R@1"]:.2f} | {m["mAP"]:.2f} | {m["mINP"]:.2f} '
             f'| {m["num_valid"]} | {row["agree"]} |')
     return '\n'.join(lines)

@@ -104,6 +104,49 @@ class MGFBlock(nn.Module):
             need_weights=False)[0]
         return x + self.mlp(self.ln_2(x))
 
+    def forward_groups(
+            self,
+            queries: torch.Tensor,
+            context: torch.Tensor,
+            context_padding_mask: Optional[torch.Tensor] = None,
+            query_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Run the block on G query groups that share one context.
+
+        The same as G calls of :meth:`forward` (one per group), in one pass:
+        the self-attention must stay within a group, so the groups are
+        stacked along the batch; the cross-attention rows are independent
+        of each other, so the groups are laid side by side along the query
+        length and Y's keys and values are projected once, not G times
+        (they are most of the block's cost: L_y >> L_q).
+
+        Args:
+            queries (Tensor): B x G x L_q x W.
+            context (Tensor): B x L_y x W keys/values Y.
+            context_padding_mask (Tensor, optional): B x L_y bool, True at
+                positions of Y to ignore.
+            query_padding_mask (Tensor, optional): B x G x L_q bool, True at
+                query slots to ignore in the self-attention.
+
+        Returns:
+            Tensor: B x G x L_q x W updated queries.
+        """
+        b, g, lq, w = queries.shape
+        x = queries.reshape(b * g, lq, w)
+        h = self.ln_0(x)
+        pad = (None if query_padding_mask is None else
+               query_padding_mask.reshape(b * g, lq))
+        x = x + self.self_attn(
+            h, h, h, key_padding_mask=pad, need_weights=False)[0]
+        x = x.reshape(b, g * lq, w)
+        x = x + self.cross_attn(
+            self.ln_1(x),
+            context,
+            context,
+            key_padding_mask=context_padding_mask,
+            need_weights=False)[0]
+        x = x + self.mlp(self.ln_2(x))
+        return x.reshape(b, g, lq, w)
+
 
 def _frozen_zero_bias_bn(num_features: int) -> nn.BatchNorm1d:
     """BNNeck: weight 1, bias 0 and frozen (spec §4 "BN neck")."""
@@ -220,19 +263,25 @@ class MGF(BaseModule):
         context_pad = None if mask is None else ~mask.bool()
 
         enhanced = []
-        for j in range(self.num_groups):  # G block calls (2), not B
-            query = torch.cat([global_feat.unsqueeze(1), sel.group(j)], 1)
+        if self.num_groups:
+            # X_j = [global ; G_j] for every group j: B x G x (1 + K) x W,
+            # through the shared block in one pass (the groups share Y)
+            g, k = self.num_groups, sel.k
+            queries = torch.cat([
+                global_feat[:, None, None].expand(b, g, 1, w),
+                sel.tokens[:, :g * k].reshape(b, g, k, w)
+            ], 2)
             query_pad = None
             if sel.valid is not None:
-                slot_valid = sel.group_valid(j)
+                slot_valid = sel.valid[:, :g * k].reshape(b, g, k)
                 query_pad = torch.cat(
-                    [slot_valid.new_zeros(b, 1), ~slot_valid], dim=1)
-            out = self.mgf_block(
-                query,
+                    [slot_valid.new_zeros(b, g, 1), ~slot_valid], dim=2)
+            out = self.mgf_block.forward_groups(
+                queries,
                 tokens,
                 context_padding_mask=context_pad,
                 query_padding_mask=query_pad)
-            enhanced.append(out[:, 0])
+            enhanced = list(out[:, :, 0].unbind(1))
         # One BN call per level (not one on the stacked 3B batch): each
         # level gets its own batch statistics, as in the official code.
         levels = [bn(global_feat)] + [bn(e) for e in enhanced]
