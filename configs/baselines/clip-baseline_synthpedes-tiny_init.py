@@ -8,21 +8,9 @@
 # this budget (cfine_clip-tiny_synthpedes-tiny_init.py repeats it).
 _base_ = ['./clip-baseline_synthpedes-tiny.py']
 init_weights = 'work_dirs/synth-init/clip-tiny-synthpedes-init.pth'
-# The text tower builds a whole open_clip CLIP and loads the whole file,
-# whose visual positional embedding is for the 8x4 patch grid of 128x64
-# inputs; OpenCLIPTextTransformer has no img_size, so its arch is clip-tiny
-# written out with that input size (same text tower as 'clip-tiny').
-text_arch = dict(
-    embed_dim=256,
-    vision_cfg=dict(
-        image_size=(128, 64), layers=4, width=192, head_width=64,
-        patch_size=16),
-    text_cfg=dict(
-        context_length=77, vocab_size=49408, width=128, heads=2, layers=4))
 model = dict(
     image_encoder=dict(pretrained=init_weights),
-    text_encoder=dict(
-        arch=dict(_delete_=True, **text_arch), pretrained=init_weights))
+    text_encoder=dict(pretrained=init_weights))
 
 # The study's budget: 2 epochs x 63 iterations of batch 64, one warm-up
 # epoch from 0.1x, then cosine; AdamW lr 1e-3 as the from-scratch configs.

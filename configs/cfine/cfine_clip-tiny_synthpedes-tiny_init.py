@@ -6,21 +6,9 @@
 # `*_init` configs inherit both from here.
 _base_ = ['./cfine_clip-tiny_synthpedes-tiny.py']
 init_weights = 'work_dirs/synth-init/clip-tiny-synthpedes-init.pth'
-# The text tower builds a whole open_clip CLIP and loads the whole file,
-# whose visual positional embedding is for the 8x4 patch grid of 128x64
-# inputs; OpenCLIPTextTransformer has no img_size, so its arch is clip-tiny
-# written out with that input size (same text tower as 'clip-tiny').
-text_arch = dict(
-    embed_dim=256,
-    vision_cfg=dict(
-        image_size=(128, 64), layers=4, width=192, head_width=64,
-        patch_size=16),
-    text_cfg=dict(
-        context_length=77, vocab_size=49408, width=128, heads=2, layers=4))
 model = dict(
     image_encoder=dict(pretrained=init_weights),
-    text_encoder=dict(
-        arch=dict(_delete_=True, **text_arch), pretrained=init_weights))
+    text_encoder=dict(pretrained=init_weights))
 
 max_epochs = 2
 param_scheduler = [

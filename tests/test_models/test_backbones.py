@@ -403,6 +403,30 @@ def test_weights_that_do_not_fit_are_reported(tmp_path):
         vision(pretrained=str(path), img_size=(32, 32))
 
 
+def test_each_tower_loads_only_its_own_keys(tmp_path, texts):
+    # weights trained at 64x32 (an 8x4 grid, which cannot be resized to
+    # the arch's default grid): the whole model refuses them, the text
+    # tower takes its keys with the plain arch name and the same outputs
+    clip = reference_clip(image_size=(64, 32))
+    path = tmp_path / 'clip-64x32.pt'
+    torch.save(saved_state_dict(clip), path)
+    with pytest.raises(RuntimeError, match='32 patch positions'):
+        build_open_clip('clip-micro', str(path))
+    tower = text_tower(pretrained=str(path))
+    with torch.no_grad():
+        want = clip.encode_text(texts)
+        got = tower(texts)
+    torch.testing.assert_close(got['global'], want, rtol=1e-5, atol=1e-5)
+    # text keys of another context length do not matter to the image tower
+    saved = saved_state_dict(reference_clip())
+    saved['positional_embedding'] = torch.zeros(5, 3)
+    torch.save(saved, path)
+    vis = vision(pretrained=str(path))
+    assert_weights_equal(vis.visual.state_dict(), saved, 'visual.')
+    with pytest.raises(ValueError, match='tower must be one of'):
+        build_open_clip('clip-micro', tower='audio')
+
+
 def test_missing_file_names_the_path(tmp_path):
     missing = str(tmp_path / 'nowhere' / 'ViT-B-16.pt')
     with pytest.raises(FileNotFoundError, match='nowhere/ViT-B-16.pt'):

@@ -438,9 +438,24 @@ def _checkpoint_grid(num_patches: int, model_grid: Tuple[int, int],
         f'{model_grid[0]}x{model_grid[1]}; cannot tell how to resize it')
 
 
-def _load_state_dict(model: nn.Module, state_dict: Dict[str, torch.Tensor],
-                     interpolation: str, source: str) -> None:
-    """Fit a state dict to ``model`` (layout, grids) and load it strictly."""
+#: Towers ``build_open_clip`` can load alone (None: the whole model).
+TOWERS = (None, 'visual', 'text')
+
+
+def _in_tower(key: str, tower: Optional[str]) -> bool:
+    """Whether a CLIP state-dict key belongs to ``tower`` (None: all)."""
+    if tower is None:
+        return True
+    return key.startswith('visual.') == (tower == 'visual')
+
+
+def _load_state_dict(model: nn.Module,
+                     state_dict: Dict[str, torch.Tensor],
+                     interpolation: str,
+                     source: str,
+                     tower: Optional[str] = None) -> None:
+    """Fit a state dict to ``model`` (layout, grids) and load it strictly
+    (every key of ``tower``, or of the whole model for None)."""
     # fp32 first (OpenAI's archive is mostly fp16), so interpolating the
     # positional embedding does not round through half precision
     state_dict = {
@@ -448,7 +463,13 @@ def _load_state_dict(model: nn.Module, state_dict: Dict[str, torch.Tensor],
         for k, v in state_dict.items()
     }
     state_dict = _to_model_layout(state_dict, model)
-    expected = model.state_dict()
+    # A tower built alone keeps only its own keys: the other tower is
+    # discarded, so its shapes (image size, context length) cannot matter.
+    state_dict = {k: v for k, v in state_dict.items() if _in_tower(k, tower)}
+    expected = {
+        k: v
+        for k, v in model.state_dict().items() if _in_tower(k, tower)
+    }
 
     scale = state_dict.get('logit_scale')
     if scale is not None and 'logit_scale' in expected:
@@ -497,7 +518,11 @@ def _load_state_dict(model: nn.Module, state_dict: Dict[str, torch.Tensor],
                 more = f' (+{len(keys) - 8} more)' if len(keys) > 8 else ''
                 lines.append(f'  {title} ({len(keys)}): {shown}{more}')
         raise RuntimeError('\n'.join(lines))
-    model.load_state_dict(state_dict, strict=True)
+    if tower is None:
+        model.load_state_dict(state_dict, strict=True)
+    else:
+        # every key of the tower was checked above; the rest stays random
+        model.load_state_dict(state_dict, strict=False)
 
 
 def uses_quick_gelu(model: nn.Module) -> bool:
@@ -527,7 +552,8 @@ def build_open_clip(arch: Union[str, dict],
                     img_size: Union[int, Sequence[int], None] = None,
                     quick_gelu: Optional[bool] = None,
                     interpolation: str = 'bicubic',
-                    context_length: Optional[int] = None) -> nn.Module:
+                    context_length: Optional[int] = None,
+                    tower: Optional[str] = None) -> nn.Module:
     """Build an open_clip CLIP model in fp32 on the CPU and load its weights.
 
     Weight sources (``pretrained``):
@@ -560,6 +586,11 @@ def build_open_clip(arch: Union[str, dict],
         context_length: Text positions to keep; None keeps the arch's. With
             weights it may only shrink the trained context (the first
             positions are kept).
+        tower: ``'visual'`` or ``'text'`` when the caller keeps only that
+            tower: only its keys are loaded (and checked), so a file whose
+            other tower has another shape (e.g. a visual positional
+            embedding for another image size) loads into the text tower
+            with the plain arch name. None loads the whole model.
 
     Returns:
         An open_clip ``CLIP`` (``CustomTextCLIP`` for ``custom_text``
@@ -572,6 +603,8 @@ def build_open_clip(arch: Union[str, dict],
         ValueError: invalid arguments or an unknown tag.
     """
     name, cfg = get_arch_config(arch)
+    if tower not in TOWERS:
+        raise ValueError(f'tower must be one of {TOWERS}, got {tower!r}')
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f'interpolation must be one of {INTERPOLATIONS}, '
                          f'got {interpolation!r}')
@@ -638,7 +671,7 @@ def build_open_clip(arch: Union[str, dict],
         _log(f'open_clip arch {arch if name is None else name!r}: no '
              'pretrained weights given, random initialisation')
     else:
-        _load_state_dict(model, state_dict, interpolation, source)
+        _load_state_dict(model, state_dict, interpolation, source, tower)
         _log(f'Loaded CLIP weights {source} into arch '
              f'{arch if name is None else name!r} (quick_gelu='
              f'{bool(quick_gelu)})')

@@ -60,7 +60,8 @@ class OpenCLIPTextTransformer(BaseModule):
             arch,
             pretrained,
             quick_gelu=quick_gelu,
-            context_length=context_length)
+            context_length=context_length,
+            tower='text')
         # CustomTextCLIP keeps a TextTransformer in .text; CLIP inlines it.
         src = getattr(model, 'text', model)
         pool_type = getattr(src, 'pool_type',

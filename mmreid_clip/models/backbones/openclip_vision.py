@@ -67,7 +67,8 @@ class OpenCLIPVisionTransformer(BaseModule):
             pretrained,
             img_size=img_size,
             quick_gelu=quick_gelu,
-            interpolation=interpolation)
+            interpolation=interpolation,
+            tower='visual')
         visual = model.visual
         if not isinstance(visual, VisionTransformer):
             raise NotImplementedError(
