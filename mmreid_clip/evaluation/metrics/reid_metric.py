@@ -10,7 +10,7 @@ from mmengine.logging import MMLogger
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
-from mmreid_clip.evaluation.functional import (k_reciprocal_rerank,
+from mmreid_clip.evaluation.functional import (JunkFn, k_reciprocal_rerank,
                                                rank_queries, summarize)
 from mmreid_clip.registry import METRICS
 from .args import check_ranking_args
@@ -41,6 +41,48 @@ def _as_int(value: Any, what: str) -> int:
                                           and not value.is_integer()):
         raise ValueError(f'{what} must be an integer, got {value!r}')
     return int(value)
+
+
+def reid_junk_fn(mode: str,
+                 query_pids: Tensor,
+                 gallery_pids: Tensor,
+                 query_cams: Tensor,
+                 gallery_cams: Tensor,
+                 query_clothes: Optional[Tensor] = None,
+                 gallery_clothes: Optional[Tensor] = None) -> JunkFn:
+    """The junk rule of a ReID mode as a ``rank_queries`` callback.
+
+    Same pid and same camera is junk in every mode; ``cloth-changing`` also
+    drops same pid and same clothes, ``same-clothes`` same pid and other
+    clothes (``datasets-and-protocols.md`` §5.2, §5.3).
+
+    Args:
+        mode (str): One of :data:`MODES`.
+        query_pids, gallery_pids (Tensor): int64 ``(Q,)``, ``(G,)``.
+        query_cams, gallery_cams (Tensor): Camera (or tracklet) ids.
+        query_clothes, gallery_clothes (Tensor, optional): Clothes ids,
+            needed by the two clothes-aware modes.
+
+    Returns:
+        Callable: ``rows -> bool (n, G)`` junk of the queries ``rows``.
+    """
+    if mode not in MODES:
+        raise ValueError(f'unknown ReID mode {mode!r}; choose from {MODES}')
+    if mode != 'general' and (query_clothes is None
+                              or gallery_clothes is None):
+        raise ValueError(f'mode {mode!r} needs the clothes ids of the '
+                         'queries and the gallery')
+
+    def junk_fn(rows: slice) -> Tensor:
+        same_pid = query_pids[rows, None] == gallery_pids[None, :]
+        removed = query_cams[rows, None] == gallery_cams[None, :]
+        if mode == 'cloth-changing':
+            removed |= query_clothes[rows, None] == gallery_clothes[None, :]
+        elif mode == 'same-clothes':
+            removed |= query_clothes[rows, None] != gallery_clothes[None, :]
+        return removed.logical_and_(same_pid)
+
+    return junk_fn
 
 
 @METRICS.register_module()
@@ -235,6 +277,13 @@ class ReIDMetric(BaseMetric):
         return copy.deepcopy(cls.PRESETS[name])
 
     @classmethod
+    def resolve_settings(cls, settings: Union[str,
+                                              Sequence[dict]]) -> List[dict]:
+        """Validated settings (a list of dicts or a preset name) with every
+        key filled in, as the metric evaluates them."""
+        return cls._check_settings(settings)
+
+    @classmethod
     def _check_settings(cls, settings: Union[str,
                                              Sequence[dict]]) -> List[dict]:
         """Validated settings with every key filled in."""
@@ -366,16 +415,8 @@ class ReIDMetric(BaseMetric):
         if mode != 'general':
             qo, go = labels['clothes_id'][q_idx], labels['clothes_id'][g_idx]
 
-        def junk_fn(rows: slice) -> Tensor:
-            """Junk of queries ``rows``: same pid and same camera (all
-            modes), or same pid and same / other clothes (CC / SC)."""
-            same_pid = qp[rows, None] == gp[None, :]
-            removed = qc[rows, None] == gc[None, :]
-            if mode == 'cloth-changing':
-                removed |= qo[rows, None] == go[None, :]
-            elif mode == 'same-clothes':
-                removed |= qo[rows, None] != go[None, :]
-            return removed.logical_and_(same_pid)
+        junk_fn = reid_junk_fn(mode, qp, gp, qc, gc,
+                               *((qo, go) if mode != 'general' else ()))
 
         if self.rerank is not None:
             # the features are already normalised (or taken as they are)
