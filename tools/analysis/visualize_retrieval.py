@@ -200,6 +200,22 @@ def select_queries(ap: torch.Tensor, valid: torch.Tensor,
     return candidates[order[:worst]].tolist()
 
 
+def save_drawn(drawn: List[tuple], args: argparse.Namespace) -> List[str]:
+    """Write ``(query index, image)`` rows: one PNG per query, or all in
+    ``retrieval_sheet.png`` with ``--sheet``; returns the files."""
+    os.makedirs(args.out_dir, exist_ok=True)
+    if args.sheet:
+        return [
+            save_png(
+                stack_rows([image for _, image in drawn]),
+                osp.join(args.out_dir, 'retrieval_sheet.png'))
+        ]
+    return [
+        save_png(image, osp.join(args.out_dir, f'query_{q:05d}.png'))
+        for q, image in drawn
+    ]
+
+
 def reid_setting(cfg, name: Optional[str]) -> dict:
     """The ``ReIDMetric`` setting ``name`` of a config's test evaluator
     (its first when None), with every default filled in."""
@@ -255,8 +271,7 @@ def draw_reid(data: dict, setting: dict, args: argparse.Namespace,
     ranks = rank_queries(
         feats[q_idx], feats[g_idx], *lab['pid'], junk_fn=junk_fn)
     chosen = select_queries(ranks.ap, ranks.valid, args.queries, args.worst)
-    rows, summary, files = [], [], []
-    os.makedirs(args.out_dir, exist_ok=True)
+    drawn, summary = [], []
     for q in chosen:
         # one row of scores: junk out of the list, as in the metric
         scores = feats[g_idx] @ feats[q_idx[q]]
@@ -292,17 +307,11 @@ def draw_reid(data: dict, setting: dict, args: argparse.Namespace,
                 topk_paths=[data['paths'][g] for g in gi.tolist()],
                 topk_scores=top_scores.tolist(),
                 topk_matches=matches))
-        if args.sheet:
-            rows.append(image)
-        else:
-            files.append(
-                save_png(image, osp.join(args.out_dir, f'query_{q:05d}.png')))
-    if args.sheet:
-        files.append(
-            save_png(
-                stack_rows(rows), osp.join(args.out_dir,
-                                           'retrieval_sheet.png')))
-    return dict(files=files, summary=summary, setting=setting['name'])
+        drawn.append((q, image))
+    return dict(
+        files=save_drawn(drawn, args),
+        summary=summary,
+        setting=setting['name'])
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
@@ -328,8 +337,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
                                    args.topk)
     layout = make_layout(args)
     path_of_image = dict(zip(gal['image_ids'], gal['paths']))
-    rows, summary, files = [], [], []
-    os.makedirs(args.out_dir, exist_ok=True)
+    drawn, summary = [], []
     for row, q in enumerate(chosen):
         pid = int(qry['pids'][q])
         top = indices[row].tolist()
@@ -357,16 +365,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
                 topk_paths=[gal['paths'][g] for g in top],
                 topk_scores=scores[row].tolist(),
                 topk_matches=matches))
-        if args.sheet:
-            rows.append(image)
-        else:
-            files.append(
-                save_png(image, osp.join(args.out_dir, f'query_{q:05d}.png')))
-    if args.sheet:
-        files.append(
-            save_png(
-                stack_rows(rows), osp.join(args.out_dir,
-                                           'retrieval_sheet.png')))
+        drawn.append((q, image))
+    files = save_drawn(drawn, args)
     with open(osp.join(args.out_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=2)
     print(f'{len(chosen)} queries drawn into {args.out_dir} '

@@ -91,18 +91,10 @@ class MGFBlock(nn.Module):
         Returns:
             Tensor: B x L_q x W updated queries.
         """
-        x = query
-        h = self.ln_0(x)
-        x = x + self.self_attn(
-            h, h, h, key_padding_mask=query_padding_mask,
-            need_weights=False)[0]
-        x = x + self.cross_attn(
-            self.ln_1(x),
-            context,
-            context,
-            key_padding_mask=context_padding_mask,
-            need_weights=False)[0]
-        return x + self.mlp(self.ln_2(x))
+        return self.forward_groups(
+            query[:, None], context, context_padding_mask,
+            None if query_padding_mask is None else
+            query_padding_mask[:, None])[:, 0]
 
     def forward_groups(
             self,
