@@ -294,6 +294,31 @@ def test_inference_runs_only_the_image_encoder(monkeypatch):
     assert torch.allclose(ref, feat, atol=1e-6)
 
 
+def test_test_neck_after_uses_the_bnneck_outputs():
+    model = build(test_neck='after').eval()
+    batch = make_batch()
+    gen = torch.Generator().manual_seed(0)
+    for bn in model.head.bns:  # trained-looking statistics: not a no-op
+        bn.running_mean.copy_(torch.randn(bn.num_features, generator=gen))
+        bn.running_var.copy_(torch.rand(bn.num_features, generator=gen) + .5)
+    with torch.no_grad():
+        feat = model.test_step(batch)[0].img_feat
+        data = model.data_preprocessor(batch, False)
+        raw = model.image_encoder(data['inputs']['images'])
+        bn = model.head(raw, with_logits=False)
+    want = torch.nn.functional.normalize(
+        torch.cat([bn['bn_f12'][0], bn['bn_fp'][0]]), dim=0)
+    torch.testing.assert_close(feat, want)
+    before = build().eval()
+    before.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(before.test_step(batch)[0].img_feat, feat)
+    with pytest.raises(ValueError, match="'before' or 'after'"):
+        build(test_neck='bn')
+    with pytest.raises(ValueError, match=r"none for \['f11'\]"):
+        build(test_neck='after', test_feat_keys=('f11', 'fp'))
+
+
 def test_metainfo_mismatch_is_a_clear_error():
     model = build()
     with pytest.raises(ValueError, match='num_classes=4 but the training '

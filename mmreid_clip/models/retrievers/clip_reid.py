@@ -44,6 +44,9 @@ class CLIPReID(BaseModel):
 
     Inference (§6): the image encoder only; feature
     ``concat(f12, fp)`` before BN, L2-normalised (``test_feat_keys``).
+    ``test_neck='after'`` takes the BNNeck outputs instead (CLIP-ReID's and
+    fast-reid's ``TEST.NECK_FEAT``), which also runs the head's BN layers
+    (not its classifiers) at inference.
 
     Args:
         image_encoder: Config of the image backbone.
@@ -61,6 +64,8 @@ class CLIPReID(BaseModel):
         ifp: Config of :class:`IFP` or None.
         cfm: Config of :class:`CFM` or None.
         test_feat_keys: Backbone features concatenated at inference.
+        test_neck: ``'before'`` (the paper's, default) or ``'after'`` the
+            BNNeck for the inference feature.
         data_preprocessor: Config of the data preprocessor.
         init_cfg: mmengine init config.
     """
@@ -93,6 +98,7 @@ class CLIPReID(BaseModel):
                  ifp: Optional[dict] = None,
                  cfm: Optional[dict] = None,
                  test_feat_keys: Sequence[str] = ('f12', 'fp'),
+                 test_neck: str = 'before',
                  data_preprocessor: Optional[dict] = dict(
                      type='ReIDDataPreprocessor'),
                  init_cfg: Optional[dict] = None) -> None:
@@ -104,6 +110,11 @@ class CLIPReID(BaseModel):
         self.text_encoder = MODELS.build(text_encoder)
         self.head = MODELS.build(head, default_args=dict(
             num_classes=num_classes))
+        missing = set(test_feat_keys) - set(getattr(self.head, 'keys', ()))
+        if test_neck == 'after' and missing:
+            raise ValueError(f"test_neck='after' needs a BNNeck for every "
+                             f'test feature; the head has none for '
+                             f'{sorted(missing)}')
         self.id_prompt = MODELS.build(
             id_prompt,
             default_args=dict(
@@ -114,6 +125,10 @@ class CLIPReID(BaseModel):
         self.i2t_loss = MODELS.build(i2t_loss)
         self.triplet_keys = tuple(triplet_keys)
         self.test_feat_keys = tuple(test_feat_keys)
+        if test_neck not in ('before', 'after'):
+            raise ValueError(f"test_neck must be 'before' or 'after', got "
+                             f'{test_neck!r}')
+        self.test_neck = test_neck
         self.num_classes = num_classes
         self.num_clothes = num_clothes
         self.ifp = MODELS.build(ifp) if ifp else None
@@ -359,8 +374,12 @@ class CLIPReID(BaseModel):
     def extract_img_feat(self, images: torch.Tensor,
                          camids: Optional[torch.Tensor] = None
                          ) -> torch.Tensor:
-        """Retrieval feature (§6): normalised ``concat(f12, fp)``, pre-BN."""
+        """Retrieval feature (§6): normalised ``concat(f12, fp)``, before
+        the BNNeck (or after it, with ``test_neck='after'``)."""
         feats = self.image_encoder(images, camids)
+        if self.test_neck == 'after':
+            bn = self.head(feats, with_logits=False)
+            feats = {k: bn[f'bn_{k}'] for k in self.test_feat_keys}
         return F.normalize(
             torch.cat([feats[k] for k in self.test_feat_keys], dim=-1),
             dim=-1)
