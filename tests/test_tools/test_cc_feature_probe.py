@@ -1,6 +1,5 @@
 """tools/analysis/cc_feature_probe.py on a tiny SynthCC with a random micro
 CCAF model, and its nearest-neighbour statistic on hand-made features."""
-import importlib.util
 import os
 import os.path as osp
 import sys
@@ -9,16 +8,14 @@ import pytest
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tests'))
 sys.path.insert(0, osp.join(ROOT, 'tests', 'test_tools'))
 from test_visualize_reid import setup  # noqa: E402,F401  (fixture)
+from tool_loader import load_tool  # noqa: E402
 
 
 def _tool():
-    path = osp.join(ROOT, 'tools/analysis/cc_feature_probe.py')
-    spec = importlib.util.spec_from_file_location('cc_feature_probe', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/analysis/cc_feature_probe.py')
 
 
 def test_nearest_neighbour_rate_and_chance_by_hand():

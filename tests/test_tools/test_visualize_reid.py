@@ -1,6 +1,5 @@
 """visualize_retrieval.py on an image-ReID test set (a tiny SynthCC in the
 LTCC layout, the CCAF tiny config with micro towers and random weights)."""
-import importlib.util
 import json
 import os.path as osp
 import re
@@ -13,8 +12,10 @@ from mmreid_clip.visualization import (MATCH_COLOR, MISMATCH_COLOR,
                                        QUERY_COLOR, RankedListLayout)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tests'))
 sys.path.insert(0, osp.join(ROOT, 'tests', 'test_apis'))
 from tiny_search_setup import save_random_checkpoint  # noqa: E402
+from tool_loader import load_tool  # noqa: E402
 
 CONFIG = """
 _base_ = [{base!r}]
@@ -27,11 +28,7 @@ test_dataloader = dict(batch_size=16, dataset=dict(data_root={root!r}))
 
 
 def _tool():
-    path = osp.join(ROOT, 'tools/analysis/visualize_retrieval.py')
-    spec = importlib.util.spec_from_file_location('visualize_retrieval', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/analysis/visualize_retrieval.py')
 
 
 def labels_of(path):
