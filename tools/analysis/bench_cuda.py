@@ -33,11 +33,10 @@ alternating method and baseline round by round, and keeps its best round.
 autocast (the code path of the tests, not a measurement).
 """
 import argparse
-import datetime
 import json
+import math
 import os
 import os.path as osp
-import platform
 import sys
 import time
 from typing import Any, Dict, List, Optional
@@ -243,8 +242,8 @@ def time_pair(sides: Dict[str, Dict[str, Any]], device: str, steps: int,
                 peak = torch.cuda.max_memory_allocated(device)
                 out[name]['peak_bytes'] = max(out[name]['peak_bytes'] or 0,
                                               peak)
-            loss = sum(float(v.detach()) for k, v in log.items() if k == 'loss')
-            if loss != loss or abs(loss) == float('inf'):
+            loss = float(log['loss'])
+            if not math.isfinite(loss):
                 raise FloatingPointError(f'{name}: non-finite loss {loss}')
     for name in out:
         out[name]['step_s'] = min(out[name]['round_s'])
@@ -252,11 +251,9 @@ def time_pair(sides: Dict[str, Dict[str, Any]], device: str, steps: int,
 
 
 def machine_info(device: str) -> Dict[str, Any]:
-    info = dict(
-        python=platform.python_version(),
-        torch=torch.__version__,
-        device=device,
-        date=datetime.datetime.now().isoformat(timespec='seconds'))
+    """``bench_models.machine_info`` (host, torch, threads, date) plus the
+    device and, on CUDA, the GPU, its memory and the CUDA/cuDNN versions."""
+    info = dict(bm.machine_info(), device=device, gpu=None)
     if device.startswith('cuda'):
         props = torch.cuda.get_device_properties(device)
         info.update(
@@ -264,8 +261,6 @@ def machine_info(device: str) -> Dict[str, Any]:
             gpu_memory_gib=round(props.total_memory / 2**30, 1),
             cuda=torch.version.cuda,
             cudnn=torch.backends.cudnn.version())
-    else:
-        info.update(gpu=None, cpu_threads=torch.get_num_threads())
     return info
 
 

@@ -272,9 +272,10 @@ def draw_reid(data: dict, setting: dict, args: argparse.Namespace,
         feats[q_idx], feats[g_idx], *lab['pid'], junk_fn=junk_fn)
     chosen = select_queries(ranks.ap, ranks.valid, args.queries, args.worst)
     drawn, summary = [], []
+    gallery = feats[g_idx]
     for q in chosen:
         # one row of scores: junk out of the list, as in the metric
-        scores = feats[g_idx] @ feats[q_idx[q]]
+        scores = gallery @ feats[q_idx[q]]
         scores[junk_fn(slice(q, q + 1))[0]] = float('-inf')
         k = min(args.topk, int(torch.isfinite(scores).sum()))
         top_scores, top = torch.topk(scores, k)
