@@ -340,7 +340,8 @@ def format_report(report: Dict[str, Any]) -> str:
             f'{m["date"]}')
     lines = [
         head, '',
-        '| size | method | baseline | batch | method samples/s | baseline samples/s | '
+        '| size | method | baseline | batch | method samples/s | '
+        'baseline samples/s | '
         'step ratio (method / baseline) | method peak GiB | '
         'baseline peak GiB |', '|---|---|---|---|---|---|---|---|---|'
     ]

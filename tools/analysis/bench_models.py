@@ -275,6 +275,18 @@ def build_model(model_cfg: dict, seed: int = 0) -> nn.Module:
 CLOCKS = ('cpu', 'wall')
 
 
+def _run_section(body: Callable[..., Dict[str, Any]], threads: Optional[int],
+                 *args) -> Dict[str, Any]:
+    """``body(*args)`` with ``threads`` torch threads (restored after); the
+    section dict gains ``torch_threads`` and ``elapsed_s``."""
+    t0 = time.perf_counter()
+    with torch_threads(threads) as n:
+        out = body(*args)
+    out['torch_threads'] = n
+    out['elapsed_s'] = time.perf_counter() - t0
+    return out
+
+
 @contextlib.contextmanager
 def torch_threads(threads: Optional[int] = None):
     """Run with ``threads`` torch intra-op threads (None: unchanged).
@@ -825,12 +837,8 @@ def bench_inference(quick: bool = False,
         ``quick``, ``repeats``, ``clock``, ``batch`` (size -> batch),
         ``torch_threads``, ``elapsed_s``.
     """
-    t0 = time.perf_counter()
-    with torch_threads(threads) as n:
-        out = _bench_inference(quick, repeats, on_model, clock)
-    out['torch_threads'] = n
-    out['elapsed_s'] = time.perf_counter() - t0
-    return out
+    return _run_section(_bench_inference, threads, quick, repeats, on_model,
+                        clock)
 
 
 # ---------------------------------------------------------------- data ----
@@ -1079,12 +1087,7 @@ def bench_train_step(quick: bool = False,
         ``quick``, ``repeats``, ``clock``, ``torch_threads``,
         ``elapsed_s``.
     """
-    t0 = time.perf_counter()
-    with torch_threads(threads) as n:
-        out = _bench_train_step(quick, repeats, clock)
-    out['torch_threads'] = n
-    out['elapsed_s'] = time.perf_counter() - t0
-    return out
+    return _run_section(_bench_train_step, threads, quick, repeats, clock)
 
 
 # ------------------------------------------------------- data pipeline ----
@@ -1249,12 +1252,8 @@ def bench_data_pipeline(quick: bool = False,
         (``<config>/configured`` and ``<config>/0_workers`` -> ratio),
         ``quick``, ``clock``, ``step_times_reused``.
     """
-    t0 = time.perf_counter()
-    with torch_threads(threads) as n:
-        out = _bench_data_pipeline(quick, train_result, repeats, clock)
-    out['torch_threads'] = n
-    out['elapsed_s'] = time.perf_counter() - t0
-    return out
+    return _run_section(_bench_data_pipeline, threads, quick, train_result,
+                        repeats, clock)
 
 
 # ---------------------------------------------------------------- main ----

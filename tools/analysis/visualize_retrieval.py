@@ -224,7 +224,8 @@ def reid_setting(cfg, name: Optional[str]) -> dict:
     if isinstance(evaluators, dict):
         evaluators = [evaluators]
     metric = next((e for e in evaluators or []
-                   if e.get('type') in ('ReIDMetric', 'mmreid_clip.ReIDMetric')),
+                   if e.get('type') in ('ReIDMetric',
+                                        'mmreid_clip.ReIDMetric')),
                   None)
     settings = ReIDMetric.resolve_settings(
         metric.get('settings', 'ltcc') if metric else 'ltcc')
@@ -234,7 +235,8 @@ def reid_setting(cfg, name: Optional[str]) -> dict:
         if setting['name'] == name:
             return setting
     raise ValueError(f'--setting {name!r} is not a setting of the config\'s '
-                     f'ReIDMetric; choose from {[s["name"] for s in settings]}')
+                     'ReIDMetric; choose from '
+                     f'{[s["name"] for s in settings]}')
 
 
 def draw_reid(data: dict, setting: dict, args: argparse.Namespace,
