@@ -10,6 +10,28 @@ from hypothesis import strategies as st
 from mmreid_clip.evaluation.functional import (DEFAULT_MEMORY_BUDGET,
                                                QueryRanks, auto_chunk_size,
                                                rank_queries, summarize)
+from mmreid_clip.evaluation.functional import ranking as ranking_module
+from mmreid_clip.evaluation.functional.rank_kernel import HAS_NUMBA
+
+BACKENDS = ['torch'] + (['numba'] if HAS_NUMBA else [])
+
+
+@pytest.fixture(autouse=True, params=BACKENDS)
+def backend(request, monkeypatch):
+    """Run every test of this module with each CPU backend.
+
+    ``backend='auto'`` (what the tests and the metrics pass) is pointed at
+    the backend under test; CUDA inputs keep the torch backend.
+    """
+    resolve = ranking_module._resolve_backend
+
+    def forced(name, device):
+        if name == 'auto' and device.type == 'cpu':
+            return resolve(request.param, device)
+        return resolve(name, device)
+
+    monkeypatch.setattr(ranking_module, '_resolve_backend', forced)
+    return request.param
 
 
 def reference(scores, q_labels, g_labels, junk=None):
@@ -356,11 +378,17 @@ def test_cuda_matches_cpu():
 # chunking, edge cases and errors
 
 
-def test_chunks_follow_the_memory_budget():
+def test_chunks_follow_the_memory_budget(backend):
     assert auto_chunk_size(19848) == DEFAULT_MEMORY_BUDGET // (20 * 19848)
     assert auto_chunk_size(
         19848, dtype=torch.float64) == (
             DEFAULT_MEMORY_BUDGET // (36 * 19848))
+    # the compiled kernel keeps only the scores and the junk mask
+    assert auto_chunk_size(
+        19848, backend='numba') == DEFAULT_MEMORY_BUDGET // (6 * 19848)
+    assert auto_chunk_size(
+        19848, dtype=torch.float64, backend='numba') == (
+            DEFAULT_MEMORY_BUDGET // (10 * 19848))
     assert auto_chunk_size(10**9) == 1
     seen = []
 
@@ -374,7 +402,8 @@ def test_chunks_follow_the_memory_budget():
         gallery_labels=torch.zeros(50, dtype=torch.long),
         junk_fn=record,
         memory_budget=3 * 20 * 50)
-    assert seen == [3, 3, 3, 1]
+    # 3 rows of 50 cells at 20 bytes (torch), 10 rows at 6 bytes (numba)
+    assert seen == ([3, 3, 3, 1] if backend == 'torch' else [10])
 
 
 def test_empty_inputs():
@@ -440,3 +469,29 @@ def test_errors_are_clear():
     assert rank_queries(
         scores=infs, query_labels=[0],
         gallery_labels=np.array([1, 1, 0])).first_rank.tolist() == [2]
+    with pytest.raises(ValueError, match='backend must be one of'):
+        rank_queries(scores=infs, query_labels=[0], gallery_labels=[0, 0, 1],
+                     backend='cython')
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason='needs numba')
+def test_backends_agree_on_a_tie_heavy_reid_shape():
+    """Both backends, explicitly, on one input with junk and many ties."""
+    gen = torch.Generator().manual_seed(7)
+    scores = torch.randint(-4, 5, (40, 300), generator=gen).float() / 4
+    q = torch.randint(0, 6, (40, ), generator=gen)
+    g = torch.randint(0, 6, (300, ), generator=gen)
+    junk = torch.rand(40, 300, generator=gen) < 0.1
+    args = dict(scores=scores, query_labels=q, gallery_labels=g,
+                junk_fn=lambda rows: junk[rows], chunk_size=16)
+    got = rank_queries(backend='numba', **args)
+    assert_same(got, rank_queries(backend='torch', **args))
+    assert_same(got, reference(scores, q, g, junk))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_numba_backend_refuses_cuda_inputs():
+    with pytest.raises(ValueError, match='CPU only'):
+        rank_queries(scores=torch.rand(2, 3, device='cuda'),
+                     query_labels=[0, 1], gallery_labels=[0, 1, 2],
+                     backend='numba')

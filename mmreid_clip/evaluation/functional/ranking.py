@@ -52,6 +52,13 @@ allocations (16 bytes per cell at the peak for fp32 scores): nothing of size
 Q x G (scores, argsort indices, labels, matches) is ever built. Results are
 exact: integer counts, no tolerance, identical to a stable full sort for any
 ties (the tests compare with one).
+
+Two backends run these steps. ``'torch'`` is the tensor code above, on the
+device of the inputs (CPU or CUDA). ``'numba'`` (CPU only, the default
+there when numba is installed) fuses steps 1-4 into one compiled pass per
+row (:mod:`.rank_kernel`): same counts, no buffer besides the scores, and
+several times faster, because the tensor steps make four passes over every
+chunk.
 """
 from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -60,10 +67,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .rank_kernel import HAS_NUMBA, rank_rows
+
 __all__ = [
     'QueryRanks', 'JunkFn', 'DEFAULT_MEMORY_BUDGET', 'auto_chunk_size',
-    'rank_queries', 'summarize'
+    'rank_queries', 'summarize', 'RANK_BACKENDS'
 ]
+
+#: Accepted values of ``rank_queries(backend=...)``.
+RANK_BACKENDS = ('auto', 'numba', 'torch')
 
 ArrayLike = Union[Tensor, np.ndarray, Sequence]
 
@@ -82,6 +94,8 @@ DEFAULT_MEMORY_BUDGET = 256 * 2**20
 # scores (8) live with two int64 buffers (16) and a bool (1) while their
 # keys are built, so 32. A junk mask adds 1; the rest is margin.
 _BYTES_PER_CELL = {torch.float32: 20, torch.float64: 36}
+# The compiled kernel keeps only the scores and the junk mask (1 byte).
+_BYTES_PER_CELL_NUMBA = {torch.float32: 6, torch.float64: 10}
 
 _INT64_MIN = torch.iinfo(torch.int64).min
 
@@ -112,7 +126,8 @@ class QueryRanks(NamedTuple):
 
 def auto_chunk_size(num_gallery: int,
                     memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                    dtype: torch.dtype = torch.float32) -> int:
+                    dtype: torch.dtype = torch.float32,
+                    backend: str = 'torch') -> int:
     """Number of queries per chunk that keeps the work buffers in budget.
 
     Args:
@@ -120,13 +135,17 @@ def auto_chunk_size(num_gallery: int,
         memory_budget (int): Bytes the ``chunk x G`` buffers may take.
         dtype (torch.dtype): The score dtype, float32 (also for fp16/bf16)
             or float64.
+        backend (str): ``'torch'`` or ``'numba'`` (resolved, not
+            ``'auto'``): what runs the chunks.
 
     Returns:
         int: ``max(1, memory_budget // (B * G))`` with ``B`` the peak bytes
-        per (query, gallery) cell: 20 for float32 scores, 36 for float64.
+        per (query, gallery) cell: 20 for float32 scores, 36 for float64
+        with the torch backend; 6 and 10 with numba (scores + junk mask).
     """
-    per_cell = _BYTES_PER_CELL[torch.float64 if dtype ==
-                               torch.float64 else torch.float32]
+    table = _BYTES_PER_CELL_NUMBA if backend == 'numba' else _BYTES_PER_CELL
+    per_cell = table[torch.float64 if dtype ==
+                     torch.float64 else torch.float32]
     return int(max(1, memory_budget // (per_cell * max(num_gallery, 1))))
 
 
@@ -327,6 +346,23 @@ def _rank_chunk(scores: Tensor, pos_cols: Tensor, pos_valid: Tensor,
     return QueryRanks(first, ap, inp, num_pos)
 
 
+def _resolve_backend(backend: str, device: torch.device) -> str:
+    """'numba' or 'torch' for ``backend`` on ``device`` (see rank_queries)."""
+    if backend not in RANK_BACKENDS:
+        raise ValueError(f'backend must be one of {RANK_BACKENDS}, got '
+                         f'{backend!r}')
+    if backend == 'auto':
+        return 'numba' if HAS_NUMBA and device.type == 'cpu' else 'torch'
+    if backend == 'numba':
+        if device.type != 'cpu':
+            raise ValueError("backend='numba' runs on the CPU only; got "
+                             f'inputs on {device} (use backend=\'torch\')')
+        if not HAS_NUMBA:
+            raise ImportError("backend='numba' needs numba (pip install "
+                              "numba), or use backend='torch'")
+    return backend
+
+
 def rank_queries(query_feats: Optional[Tensor] = None,
                  gallery_feats: Optional[Tensor] = None,
                  query_labels: Optional[ArrayLike] = None,
@@ -335,7 +371,8 @@ def rank_queries(query_feats: Optional[Tensor] = None,
                  junk_fn: Optional[JunkFn] = None,
                  chunk_size: Optional[int] = None,
                  normalize: bool = False,
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET) -> QueryRanks:
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                 backend: str = 'auto') -> QueryRanks:
     """First-positive rank, AP, INP and number of positives of every query.
 
     Give either features (scores ``s = q . g``, computed chunk by chunk) or a
@@ -380,6 +417,10 @@ def rank_queries(query_feats: Optional[Tensor] = None,
             models already return normalised features.
         memory_budget (int): Bytes for the chunk buffers when
             ``chunk_size`` is None. Defaults to 256 MiB.
+        backend (str): ``'numba'`` (compiled fused pass, CPU only),
+            ``'torch'`` (tensor ops, any device) or ``'auto'``: numba for
+            CPU inputs when it is installed, torch otherwise. The results
+            are identical.
 
     Returns:
         QueryRanks: per-query tensors on the compute device.
@@ -431,12 +472,14 @@ def rank_queries(query_feats: Optional[Tensor] = None,
         num_query, num_gallery = scores.shape
     if num_gallery >= 2**31:
         raise ValueError('galleries of 2**31 items or more are not supported')
+    backend = _resolve_backend(backend, device)
 
     q_labels = _as_labels(query_labels, 'query_labels', num_query, device)
     g_labels = _as_labels(gallery_labels, 'gallery_labels', num_gallery,
                           device)
     if chunk_size is None:
-        chunk_size = auto_chunk_size(num_gallery, memory_budget, dtype)
+        chunk_size = auto_chunk_size(num_gallery, memory_budget, dtype,
+                                     backend)
     elif int(chunk_size) < 1:
         raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
     chunk_size = int(chunk_size)
@@ -449,22 +492,31 @@ def rank_queries(query_feats: Optional[Tensor] = None,
         num_gallery - 1, -1, -1, dtype=torch.int64, device=device)
     gallery_index = _GalleryIndex(g_labels)
 
+    def nan_error(rows: slice) -> None:
+        what = 'features' if use_feats else 'scores'
+        raise ValueError(f'NaN scores for queries {rows.start}..'
+                         f'{rows.stop - 1}: check the {what}')
+
     def chunk_scores(rows: slice) -> Tensor:
         """The rows' scores in a fresh contiguous buffer, checked for NaN."""
         if use_feats:
             block = query_feats[rows] @ gallery_feats.t()
+        elif backend == 'numba':
+            # read in place (the kernel does not write): a copy only for a
+            # strided or non-fp32/fp64 matrix
+            block = scores[rows].to(dtype).contiguous()
         else:
             # an owned copy: the chunk overwrites it, whatever its layout
             block = torch.empty((rows.stop - rows.start, num_gallery),
                                 dtype=dtype,
                                 device=device)
             block.copy_(scores[rows])
+        if backend == 'numba':
+            return block  # the kernel counts the NaNs in its first pass
         # one cheap reduction instead of an isnan pass: the sum is NaN when
         # any score is (or when +inf meets -inf, hence the exact re-check)
         if torch.isnan(block.sum()) and torch.isnan(block).any():
-            what = 'features' if use_feats else 'scores'
-            raise ValueError(f'NaN scores for queries {rows.start}..'
-                             f'{rows.stop - 1}: check the {what}')
+            nan_error(rows)
         return block
 
     parts = []
@@ -482,11 +534,23 @@ def rank_queries(query_feats: Optional[Tensor] = None,
                     f'{tuple(junk.shape)}')
             if pos_cols.numel():
                 pos_valid &= ~junk.gather(1, pos_cols)
-        # the scores are passed without a local name here, so that
-        # _rank_chunk can free them as soon as their keys exist
-        parts.append(
-            _rank_chunk(
-                chunk_scores(rows), pos_cols, pos_valid, junk, rev_index))
+        if backend == 'numba':
+            *stats, num_nan = rank_rows(
+                chunk_scores(rows).numpy(),
+                pos_cols.numpy(),
+                pos_valid.numpy(),
+                None if junk is None else junk.numpy(),
+                num_threads=torch.get_num_threads())
+            if num_nan.any():
+                nan_error(rows)
+            parts.append(QueryRanks(*map(torch.from_numpy, stats)))
+        else:
+            # the scores are passed without a local name here, so that
+            # _rank_chunk can free them as soon as their keys exist
+            parts.append(
+                _rank_chunk(
+                    chunk_scores(rows), pos_cols, pos_valid, junk,
+                    rev_index))
         del junk
 
     return QueryRanks(*(torch.cat(field) for field in zip(*parts)))
