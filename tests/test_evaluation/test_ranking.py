@@ -248,6 +248,51 @@ def test_reid_style_junk_same_camera():
         assert_same(got, want)
 
 
+def test_label_junk_equals_the_dense_mask():
+    """Junk given per own-label item gives the ranks of the dense mask,
+    alone, combined with a dense junk_fn, and under ties."""
+    gen = torch.Generator().manual_seed(3)
+    q_pid = torch.randint(0, 5, (30, ), generator=gen)
+    g_pid = torch.randint(0, 5, (120, ), generator=gen)
+    q_cam = torch.randint(0, 3, (30, ), generator=gen)
+    g_cam = torch.randint(0, 3, (120, ), generator=gen)
+    scores = torch.randint(-3, 4, (30, 120), generator=gen).float()
+    calls = []
+
+    def label_junk_fn(rows, cols):
+        calls.append(tuple(cols.shape))
+        return q_cam[rows, None] == g_cam[cols]
+
+    dense = (q_pid[:, None] == g_pid[None]) & (q_cam[:, None] == g_cam[None])
+    for chunk in (1, 8, 30):
+        got = rank_queries(
+            scores=scores,
+            query_labels=q_pid,
+            gallery_labels=g_pid,
+            label_junk_fn=label_junk_fn,
+            chunk_size=chunk)
+        assert_same(got, reference(scores, q_pid, g_pid, dense))
+    # every call saw (rows, M) columns, M the chunk's largest own-pid group
+    assert calls[-1] == (30, int(torch.bincount(g_pid)[q_pid].max()))
+    # union with a dense rule on other items (every 7th gallery item)
+    other = torch.zeros(30, 120, dtype=torch.bool)
+    other[:, ::7] = True
+    got = rank_queries(
+        scores=scores,
+        query_labels=q_pid,
+        gallery_labels=g_pid,
+        junk_fn=lambda rows: other[rows],
+        label_junk_fn=label_junk_fn,
+        chunk_size=8)
+    assert_same(got, reference(scores, q_pid, g_pid, dense | other))
+    with pytest.raises(ValueError, match='shaped like cols'):
+        rank_queries(
+            scores=scores,
+            query_labels=q_pid,
+            gallery_labels=g_pid,
+            label_junk_fn=lambda rows, cols: torch.zeros(2, 2).bool())
+
+
 # --------------------------------------------------------------------------
 # agreement with the full sort
 
@@ -495,3 +540,26 @@ def test_numba_backend_refuses_cuda_inputs():
         rank_queries(scores=torch.rand(2, 3, device='cuda'),
                      query_labels=[0, 1], gallery_labels=[0, 1, 2],
                      backend='numba')
+
+
+def test_many_positives_outliers_and_shared_buckets():
+    """Rows with hundreds of positives, tied and clustered positive scores,
+    an outlier that stretches the score range and +-inf: the compiled
+    kernel's bucket table puts many positives in one bucket here."""
+    gen = torch.Generator().manual_seed(5)
+    g_labels = torch.randint(0, 2, (600, ), generator=gen)
+    q_labels = torch.tensor([0, 1, 0, 1])
+    scores = torch.randint(0, 6, (4, 600), generator=gen).float() / 1000
+    scores[0, (g_labels == 0).nonzero()[0]] = 50.0  # a far outlier positive
+    scores[1, :5] = float('inf')
+    scores[2, 10:20] = -float('inf')
+    scores[3] = torch.randn(600, generator=gen) * 1e-30  # subnormal range
+    junk = torch.rand(4, 600, generator=gen) < 0.05
+    want = reference(scores, q_labels, g_labels, junk)
+    got = rank_queries(
+        scores=scores,
+        query_labels=q_labels,
+        gallery_labels=g_labels,
+        junk_fn=lambda rows: junk[rows])
+    assert_same(got, want)
+    assert int(got.num_pos.min()) > 200

@@ -564,3 +564,22 @@ def test_bad_settings():
         build(topk=(0, ))
     with pytest.raises(ValueError, match='chunk_size'):
         build(chunk_size=0)
+
+
+@pytest.mark.parametrize('mode', ['general', 'cloth-changing', 'same-clothes'])
+def test_label_junk_rule_equals_the_dense_rule(mode):
+    """The own-pid junk rule the metric ranks with marks exactly the items
+    of the dense rule (which visualize_retrieval still uses)."""
+    from mmreid_clip.evaluation import reid_junk_fn, reid_label_junk_fn
+    gen = torch.Generator().manual_seed(11)
+    qp, gp = (torch.randint(0, 4, (n, ), generator=gen) for n in (12, 50))
+    qc, gc = (torch.randint(0, 3, (n, ), generator=gen) for n in (12, 50))
+    qo, go = (torch.randint(0, 6, (n, ), generator=gen) for n in (12, 50))
+    dense = reid_junk_fn(mode, qp, gp, qc, gc, qo, go)(slice(2, 9))
+    # every gallery column of each query, as if all shared its pid
+    cols = torch.arange(50).expand(7, 50)
+    sparse = reid_label_junk_fn(mode, qc, gc, qo, go)(slice(2, 9), cols)
+    same_pid = qp[2:9, None] == gp[None]
+    assert torch.equal(dense, sparse & same_pid)
+    with pytest.raises(ValueError, match='needs the clothes ids'):
+        reid_label_junk_fn('cloth-changing', qc, gc)

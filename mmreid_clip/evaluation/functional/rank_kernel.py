@@ -11,30 +11,35 @@ index), and from them
 Why a compiled kernel: the tensor path needs several full passes over every
 ``c x G`` chunk (order keys, a batched binary search, a scatter histogram),
 about 25 ns per score on one core, three to eight times the cost of the
-matrix product that made the scores. One fused pass per row does the same
-work at about a nanosecond per score, and it needs no ``c x G`` buffer
+matrix product that made the scores. Two fused passes per row do the same
+work at 2-7 ns per score (measured at the CUHK-PEDES, ICFG-PEDES, PRCC and
+LTCC shapes; more positives per query cost more), with no ``c x G`` buffer
 besides the scores themselves.
 
-The pass over a row, with the positives sorted along the ranking
-(``p_1`` ranked first) and ``k(g) = #{j : p_j ranked before g}``:
+Per row, with the positives sorted along the ranking (``p_1`` ranked
+first) and ``k(g) = #{j : p_j ranked before g}``:
 
-* ``s_g < s_{p_m}``: ``g`` is ranked after every positive (``k = m``) and
-  changes no rank; one comparison, which is the fate of most items for any
-  model worth evaluating;
-* ``s_g > s_{p_1}``: ``k = 0``;
-* otherwise ``k`` is found through a small bucket table over the
-  positives' score range, exact whatever the floating-point rounding: the
-  bucket map ``f(s) = floor((s_{p_1} - s) * scale)`` is monotone in ``s``
-  (every rounded operation is), so positives in a lower bucket than ``g``
-  score strictly more and those in a higher one strictly less; only the
-  positives sharing ``g``'s bucket (about one) are compared exactly, with
-  the tie rule.
+1. keep the items with ``s_g >= s_{p_m}`` (branch-free compaction): the
+   others are ranked after every positive and move no rank, which is the
+   fate of most items for any model worth evaluating; drop the junk of a
+   dense mask, count NaNs;
+2. for each kept item, ``k`` from a bucket table over the positives' score
+   range, exact whatever the floating-point rounding: the bucket map
+   ``f(s) = floor((s_{p_1} - s) * scale)`` is monotone in ``s`` (every
+   rounded operation is), so positives in a lower bucket than ``g`` score
+   strictly more and those in a higher one strictly less. Only an item
+   sharing its bucket with a positive (64 buckets per positive: a few
+   percent of the items) is set aside and placed by a binary search among
+   that bucket's positives with the exact tie rule.
 
 ``hist[k]`` counts the non-junk items with ``k(g) = k``; the positives
 themselves have ``k(p_j) = j - 1``, so removing one from each of the first
 ``m`` bins leaves the negatives, and
 
     r_i = i + sum_{k < i} hist_neg[k].
+
+Junk items of the query's own label (every ReID rule) are counted like any
+item and then taken out of their bin, O(M) per row instead of a mask.
 """
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional, Tuple
@@ -56,19 +61,40 @@ _ROWS_PER_TASK = 64
 
 # Buckets per positive in the score-range table: with 64, few kept items
 # share a bucket with a positive (the only ones compared exactly, with
-# unpredictable branches); measured best among 4-256 at the CUHK-PEDES and
-# ICFG-PEDES shapes. Capped by a share of the gallery, since the tables are
-# reset and summed once per row.
+# unpredictable branches); measured best among 4-256 at the CUHK-PEDES,
+# ICFG-PEDES, PRCC and LTCC shapes. Capped by the gallery size, since the
+# table is filled once per row.
 _BUCKETS_PER_POSITIVE = 64
 
 
 def _num_buckets_py(num_pos, num_gallery):  # pragma: no cover - numba
     """Buckets of the table of a row with ``num_pos`` positives."""
     return max(1, min(_BUCKETS_PER_POSITIVE * num_pos,
-                      max(64, num_gallery // 4)))
+                      max(64, num_gallery)))
 
 
-def _rank_rows_py(scores, pos_cols, pos_valid, junk, has_junk, first, ap,
+def _items_before_py(s, g, hi, scale, buckets, table, p_score, p_index,
+                    m):  # pragma: no cover - compiled by numba
+    """k: how many of the sorted positives are ranked before item ``g``
+    (score ``s``, not below ``p_m``'s), from the bucket table: a binary
+    search among the positives sharing ``g``'s bucket."""
+    if s > hi:
+        return 0
+    t = (hi - s) * scale if scale > 0.0 else 0.0
+    bi = np.int64(min(max(t, 0.0), buckets - 1.0)) + 1
+    k = table[bi] >> 1
+    end = table[bi + 1] >> 1
+    # invariant: positives before k are ranked before g, from end on after
+    while k < end:
+        mid = (k + end) >> 1
+        if p_score[mid] > s or (p_score[mid] == s and p_index[mid] < g):
+            k = mid + 1
+        else:
+            end = mid
+    return k
+
+
+def _rank_rows_py(scores, pos_cols, pos_state, junk, has_junk, first, ap,
                   inp, num_pos, num_nan):  # pragma: no cover - numba
     """Fill ``first``/``ap``/``inp``/``num_pos``/``num_nan`` per row.
 
@@ -83,10 +109,7 @@ def _rank_rows_py(scores, pos_cols, pos_valid, junk, has_junk, first, ap,
     max_buckets = _num_buckets(width, num_gallery)
     p_score = np.empty(width, np.float64)
     p_index = np.empty(width, np.int64)
-    p_bucket = np.empty(width, np.int64)
-    base = np.empty(max_buckets + 1, np.int64)
-    occupied = np.empty(max_buckets + 1, np.bool_)
-    count = np.empty(max_buckets + 1, np.int64)
+    table = np.empty(max_buckets + 2, np.int64)
     hist = np.empty(width + 1, np.int64)
     candidates = np.empty(num_gallery, np.int64)
     tricky = np.empty(num_gallery, np.int64)
@@ -96,7 +119,7 @@ def _rank_rows_py(scores, pos_cols, pos_valid, junk, has_junk, first, ap,
         # a few to a few hundred of them)
         m = 0
         for j in range(width):
-            if pos_valid[q, j]:
+            if pos_state[q, j] == 1:
                 col = pos_cols[q, j]
                 s = np.float64(row[col])
                 t = m
@@ -132,32 +155,32 @@ def _rank_rows_py(scores, pos_cols, pos_valid, junk, has_junk, first, ap,
             inp[q] = 0.0
             continue
 
-        # Bucket tables, indexed by bucket + 1 (index 0: above p_1):
-        # ``base`` = #positives in lower-indexed buckets, ``occupied`` =
-        # holds a positive. One bucket (exact comparisons with every
-        # positive) when the range is empty or not finite, where the map
-        # would make NaN (inf - inf, 0 * inf).
+        # Bucket table, indexed by bucket + 1 (index 0: above p_1, index
+        # buckets + 1: a sentinel): table[bi] = 2 * (#positives in lower
+        # indices) + (bucket holds a positive). One bucket (exact
+        # comparisons with every positive) when the range is empty or not
+        # finite, where the map would make NaN (inf - inf, 0 * inf).
         hi = p_score[0]
         lo64 = p_score[m - 1]
         buckets = _num_buckets(m, num_gallery)
         scale = buckets / (hi - lo64) if hi > lo64 else 0.0
         if not (np.isfinite(scale) and np.isfinite(hi - lo64)):
             scale = 0.0
-        base[:buckets + 1] = 0
-        occupied[:buckets + 1] = False
+        filled = 0  # table entries written so far
         for j in range(m):
             t = (hi - p_score[j]) * scale if scale > 0.0 else 0.0
-            b = np.int64(min(t, buckets - 1.0))
-            p_bucket[j] = b
-            occupied[b + 1] = True
-            if b + 2 <= buckets:
-                base[b + 2] += 1
-        for i in range(2, buckets + 1):
-            base[i] += base[i - 1]
+            bi = np.int64(min(t, buckets - 1.0)) + 1
+            if bi >= filled:
+                table[filled:bi] = 2 * j
+                table[bi] = 2 * j + 1
+                filled = bi + 1
+        table[filled:buckets + 2] = 2 * m
 
-        # Pass 2 over the kept items, branch-free: count the items of every
-        # bucket; set aside those sharing a bucket with a positive.
-        count[:buckets + 1] = 0
+        # Pass 2 over the kept items, branch-free: k straight from the
+        # table, except for the items sharing a bucket with a positive,
+        # set aside. hist[k]: items with k positives ranked before them
+        # (k = m: after p_m, tied with it; never read).
+        hist[:m + 1] = 0
         num_tricky = 0
         for i in range(kept):
             g = candidates[i]
@@ -165,26 +188,24 @@ def _rank_rows_py(scores, pos_cols, pos_valid, junk, has_junk, first, ap,
             t = (hi - s) * scale if scale > 0.0 else 0.0
             bi = np.int64(min(max(t, 0.0), buckets - 1.0)) + 1
             bi = bi if s <= hi else 0
-            count[bi] += 1
+            code = table[bi]
+            hard = code & 1
+            hist[code >> 1] += 1 - hard
             tricky[num_tricky] = g
-            num_tricky += occupied[bi]
-
-        # hist[k]: items with k positives ranked before them (k = m: after
-        # p_m, tied with it; never read)
-        hist[:m + 1] = 0
-        for bi in range(buckets + 1):
-            if not occupied[bi]:
-                hist[base[bi]] += count[bi]
+            num_tricky += hard
         for i in range(num_tricky):
             g = tricky[i]
-            s = np.float64(row[g])
-            t = (hi - s) * scale if scale > 0.0 else 0.0
-            b = np.int64(min(max(t, 0.0), buckets - 1.0))
-            k = base[b + 1]
-            while k < m and p_bucket[k] == b and (
-                    p_score[k] > s or (p_score[k] == s and p_index[k] < g)):
-                k += 1
-            hist[k] += 1
+            hist[_items_before(np.float64(row[g]), g, hi, scale, buckets,
+                               table, p_score, p_index, m)] += 1
+        # junk items of the query's own label, counted above like any item
+        # when kept: O(M) to take them out instead of an O(G) mask
+        for j in range(width):
+            if pos_state[q, j] == 2:
+                g = pos_cols[q, j]
+                if row[g] >= lo and not (has_junk and junk[q, g]):
+                    hist[_items_before(np.float64(row[g]), g, hi, scale,
+                                       buckets, table, p_score, p_index,
+                                       m)] -= 1
 
         # p_i itself has k = i - 1: hist[i - 1] - 1 negatives more are
         # ranked before p_i than before p_{i-1}
@@ -204,12 +225,13 @@ def _rank_rows_py(scores, pos_cols, pos_valid, junk, has_junk, first, ap,
 if HAS_NUMBA:
     # lazy: compiled at the first call, or loaded from the on-disk cache
     _num_buckets = numba.njit(cache=True)(_num_buckets_py)
+    _items_before = numba.njit(cache=True)(_items_before_py)
     _kernel = numba.njit(cache=True, nogil=True)(_rank_rows_py)
 
 
 def rank_rows(scores: np.ndarray,
               pos_cols: np.ndarray,
-              pos_valid: np.ndarray,
+              pos_state: np.ndarray,
               junk: Optional[np.ndarray] = None,
               num_threads: Optional[int] = None
               ) -> Tuple[np.ndarray, ...]:
@@ -220,9 +242,11 @@ def rank_rows(scores: np.ndarray,
             NaN (larger = more similar); not modified.
         pos_cols (np.ndarray): int64 ``(c, M)`` gallery indices of the
             candidate positives of each row.
-        pos_valid (np.ndarray): bool ``(c, M)``, True on the real positives
-            (not padding, not junk). Each row's valid columns must be
-            distinct.
+        pos_state (np.ndarray): int8 ``(c, M)``: 1 for the real positives,
+            2 for items of the query's label that are junk (removed from
+            the ranking; cheaper than marking them in ``junk``), 0 for
+            padding or anything else to ignore. Each row's columns with a
+            state 1 or 2 must be distinct.
         junk (np.ndarray, optional): bool ``(c, G)``, items removed from
             the row's ranking. Positives must not be junk.
         num_threads (int, optional): Threads sharing the rows (blocks of
@@ -244,7 +268,7 @@ def rank_rows(scores: np.ndarray,
     if scores.dtype not in (np.float32, np.float64):
         scores = scores.astype(np.float32)
     pos_cols = np.ascontiguousarray(pos_cols, dtype=np.int64)
-    pos_valid = np.ascontiguousarray(pos_valid, dtype=np.bool_)
+    pos_state = np.ascontiguousarray(pos_state, dtype=np.int8)
     has_junk = junk is not None
     if has_junk:
         junk = np.ascontiguousarray(junk, dtype=np.bool_)
@@ -260,7 +284,7 @@ def rank_rows(scores: np.ndarray,
 
     def run(start: int) -> None:
         rows = slice(start, min(start + _ROWS_PER_TASK, c))
-        kernel(scores[rows], pos_cols[rows], pos_valid[rows],
+        kernel(scores[rows], pos_cols[rows], pos_state[rows],
                junk[rows] if has_junk else junk, has_junk, first[rows],
                ap[rows], inp[rows], num_pos[rows], num_nan[rows])
 

@@ -70,7 +70,7 @@ from torch import Tensor
 from .rank_kernel import HAS_NUMBA, rank_rows
 
 __all__ = [
-    'QueryRanks', 'JunkFn', 'DEFAULT_MEMORY_BUDGET', 'auto_chunk_size',
+    'QueryRanks', 'JunkFn', 'LabelJunkFn', 'DEFAULT_MEMORY_BUDGET', 'auto_chunk_size',
     'rank_queries', 'summarize', 'RANK_BACKENDS'
 ]
 
@@ -83,6 +83,11 @@ ArrayLike = Union[Tensor, np.ndarray, Sequence]
 #: current chunk, return a bool tensor ``(n, G)`` (True = junk: removed from
 #: the ranking, neither positive nor negative), or None for no junk.
 JunkFn = Callable[[slice], Optional[Tensor]]
+
+#: Signature of the label-restricted junk callback: given ``query_slice``
+#: and ``cols``, the int64 ``(n, M)`` gallery indices of the items that
+#: share each query's label, return a bool ``(n, M)`` tensor (True = junk).
+LabelJunkFn = Callable[[slice, Tensor], Tensor]
 
 #: Working memory (bytes) the chunk-sized buffers may take by default.
 #: 256 MiB gives chunks of ~670 queries on a 19,848-image gallery.
@@ -369,6 +374,7 @@ def rank_queries(query_feats: Optional[Tensor] = None,
                  gallery_labels: Optional[ArrayLike] = None,
                  scores: Optional[Union[Tensor, np.ndarray]] = None,
                  junk_fn: Optional[JunkFn] = None,
+                 label_junk_fn: Optional[LabelJunkFn] = None,
                  chunk_size: Optional[int] = None,
                  normalize: bool = False,
                  memory_budget: int = DEFAULT_MEMORY_BUDGET,
@@ -410,6 +416,13 @@ def rank_queries(query_feats: Optional[Tensor] = None,
             ``query_slice`` (a ``slice`` with step 1): True marks gallery
             items removed from that query's ranking, neither positive nor
             negative (ReID same-camera / same-clothes rules).
+        label_junk_fn (callable, optional): Junk that only removes items
+            sharing the query's label (every ReID rule: junk is always
+            "same pid and ..."): ``label_junk_fn(query_slice, cols)`` gets
+            the ``(n, M)`` gallery indices of the items with each query's
+            label (padding entries are ignored) and returns a bool ``(n,
+            M)`` tensor, True = junk. O(M) per query where ``junk_fn`` is
+            O(G); the two may be combined.
         chunk_size (int, optional): Queries per chunk; None picks it with
             :func:`auto_chunk_size` from ``memory_budget``.
         normalize (bool): L2-normalise the features first (cosine
@@ -534,11 +547,38 @@ def rank_queries(query_feats: Optional[Tensor] = None,
                     f'{tuple(junk.shape)}')
             if pos_cols.numel():
                 pos_valid &= ~junk.gather(1, pos_cols)
+        label_junk = None
+        if label_junk_fn is not None:
+            label_junk = torch.as_tensor(
+                label_junk_fn(rows, pos_cols), device=device)
+            if (label_junk.dtype != torch.bool
+                    or label_junk.shape != pos_cols.shape):
+                raise ValueError(
+                    f'label_junk_fn({rows}, cols) must return a bool tensor '
+                    f'shaped like cols {tuple(pos_cols.shape)}, got '
+                    f'{label_junk.dtype} {tuple(label_junk.shape)}')
+            label_junk &= pos_valid
+            pos_valid &= ~label_junk
+            if backend == 'torch':
+                # the tensor path takes junk as a mask
+                # (the padding points at item 0: only the True entries
+                # may land on real columns, the rest go to a spare one)
+                dense = torch.zeros((n, num_gallery + 1),
+                                    dtype=torch.bool,
+                                    device=device)
+                dense.scatter_(
+                    1, torch.where(label_junk, pos_cols, num_gallery),
+                    label_junk)
+                dense = dense[:, :num_gallery]
+                junk = dense if junk is None else junk.logical_or_(dense)
         if backend == 'numba':
+            state = pos_valid.to(torch.int8)
+            if label_junk is not None:
+                state.masked_fill_(label_junk, 2)
             *stats, num_nan = rank_rows(
                 chunk_scores(rows).numpy(),
                 pos_cols.numpy(),
-                pos_valid.numpy(),
+                state.numpy(),
                 None if junk is None else junk.numpy(),
                 num_threads=torch.get_num_threads())
             if num_nan.any():
