@@ -63,12 +63,17 @@ FULL_SHAPES = [
     ('CUHK-PEDES', 6156, 3074, 1000),
     ('ICFG-PEDES', 19848, 19848, 1000),
 ]
-#: Small shapes of ``--quick`` (must finish well under a minute).
+#: The small shape of ``--quick`` (well under a minute: most of a run is
+#: the interpreter and import start-up of its 7 worker processes).
 QUICK_SHAPES = [
-    ('toy', 500, 800, 100),
     ('RSTPReid', 2000, 1000, 200),
 ]
-IMPLS = ('ours', 'peer', 'sort_bound', 'matmul')
+IMPLS = ('ours', 'peer', 'sort_bound', 'matmul', 'ours_scores',
+         'peer_scores', 'sort_scores')
+#: Suffix of the implementations fed a precomputed score matrix (the
+#: harness of datasets-and-protocols.md §6.9: one saved matrix for every
+#: evaluator) instead of the features.
+SCORES = '_scores'
 METRIC_KEYS = ('R@1', 'R@5', 'R@10', 'mAP', 'mINP')
 TOLERANCE = 1e-4
 #: The peer builds several Q x G arrays (6.3 GB measured at ICFG size with
@@ -98,7 +103,7 @@ REID_FULL_SHAPES = [
 REID_QUICK_SHAPES = [
     ('LTCC-toy', 150, 1500, 'ltcc', ('general', 'cloth-changing')),
 ]
-REID_IMPLS = ('ours', 'peer')
+REID_IMPLS = ('ours', 'peer', 'ours_scores', 'peer_scores')
 #: Identities of the test sets (§2.1, §2.2) and LTCC's 12 cameras.
 REID_IDS = {'prcc_sc': 71, 'prcc_cc': 71, 'ltcc': 75}
 LTCC_CAMERAS = 12
@@ -274,6 +279,13 @@ def make_reid_data(kind: str,
 
 
 # ------------------------------------------------------ implementations ----
+def _similarity(data: Dict[str, Any]) -> 'torch.Tensor':
+    """The given score matrix (``*_scores`` runs), else the matmul."""
+    if 'scores' in data:
+        return data['scores']
+    return data['qf'] @ data['gf'].t()
+
+
 def run_ours(data: Dict[str, Any]) -> Dict[str, float]:
     """The project's chunked, sort-free ranking core.
 
@@ -284,11 +296,17 @@ def run_ours(data: Dict[str, Any]) -> Dict[str, float]:
         dict: Metrics in percent.
     """
     from mmreid_clip.evaluation.functional import rank_queries, summarize
-    ranks = rank_queries(
-        query_feats=data['qf'],
-        gallery_feats=data['gf'],
-        query_labels=data['qp'],
-        gallery_labels=data['gp'])
+    if 'scores' in data:
+        ranks = rank_queries(
+            scores=data['scores'],
+            query_labels=data['qp'],
+            gallery_labels=data['gp'])
+    else:
+        ranks = rank_queries(
+            query_feats=data['qf'],
+            gallery_feats=data['gf'],
+            query_labels=data['qp'],
+            gallery_labels=data['gp'])
     out = summarize(ranks, topk=(1, 5, 10))
     return {k: out[k] for k in METRIC_KEYS}
 
@@ -314,7 +332,7 @@ def run_peer(data: Dict[str, Any]) -> Dict[str, float]:
     """
     import torch
     q_pids, g_pids = data['qp'], data['gp']
-    similarity = data['qf'] @ data['gf'].t()
+    similarity = _similarity(data)
     indices = torch.argsort(similarity, dim=1, descending=True, stable=True)
     del similarity
     pred_labels = g_pids[indices]  # Q x G int64
@@ -361,7 +379,7 @@ def run_sort_bound(data: Dict[str, Any]) -> Dict[str, float]:
         dict: Empty (no metrics are computed).
     """
     import torch
-    similarity = data['qf'] @ data['gf'].t()
+    similarity = _similarity(data)
     indices = torch.argsort(similarity, dim=1, descending=True, stable=True)
     del similarity, indices
     return {}
@@ -387,7 +405,10 @@ RUNNERS = {
     'ours': run_ours,
     'peer': run_peer,
     'sort_bound': run_sort_bound,
-    'matmul': run_matmul
+    'matmul': run_matmul,
+    'ours_scores': run_ours,
+    'peer_scores': run_peer,
+    'sort_scores': run_sort_bound,
 }
 
 
@@ -431,12 +452,32 @@ def run_reid_ours(data: Dict[str, Any], mode: str) -> Dict[str, float]:
     Returns:
         dict: Metrics in percent and ``num_valid``.
     """
+    if 'scores' in data:
+        return _reid_ours_from_scores(data, mode)
     from mmreid_clip.evaluation import ReIDMetric
     metric = ReIDMetric(
         settings=[dict(name='x', mode=mode)], normalize=False)
     out = metric.compute_metrics(data['records'])
     metrics = {k: out[f'x/{k}'] for k in METRIC_KEYS}
     metrics['num_valid'] = out['x/num_valid_queries']
+    return metrics
+
+
+def _reid_ours_from_scores(data: Dict[str, Any],
+                           mode: str) -> Dict[str, float]:
+    """``rank_queries`` on the score matrix with the metric's junk rule."""
+    from mmreid_clip.evaluation import reid_label_junk_fn
+    from mmreid_clip.evaluation.functional import rank_queries, summarize
+    clothes = (data['qo'], data['go']) if mode != 'general' else ()
+    ranks = rank_queries(
+        scores=data['scores'],
+        query_labels=data['qp'],
+        gallery_labels=data['gp'],
+        label_junk_fn=reid_label_junk_fn(mode, data['qc'], data['gc'],
+                                         *clothes))
+    out = summarize(ranks, topk=(1, 5, 10))
+    metrics = {k: out[k] for k in METRIC_KEYS}
+    metrics['num_valid'] = out['num_valid']
     return metrics
 
 
@@ -468,7 +509,10 @@ def run_reid_peer(data: Dict[str, Any], mode: str) -> Dict[str, float]:
     q_pids, g_pids = data['qp'].numpy(), data['gp'].numpy()
     q_cams, g_cams = data['qc'].numpy(), data['gc'].numpy()
     q_clo, g_clo = data['qo'].numpy(), data['go'].numpy()
-    distmat = -(data['qf'].numpy() @ data['gf'].numpy().T)
+    if 'scores' in data:
+        distmat = -data['scores'].numpy()
+    else:
+        distmat = -(data['qf'].numpy() @ data['gf'].numpy().T)
     index = np.argsort(distmat, axis=1, kind='stable')
     del distmat
     num_q, num_g = index.shape
@@ -519,6 +563,9 @@ REID_RUNNERS = {
     'peer': run_reid_peer,
     'sort_bound': lambda data, mode: run_sort_bound(data),
     'matmul': lambda data, mode: run_matmul(data),
+    'ours_scores': run_reid_ours,
+    'peer_scores': run_reid_peer,
+    'sort_scores': lambda data, mode: run_sort_bound(data),
 }
 
 
@@ -568,6 +615,13 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
         def run() -> Dict[str, float]:
             return RUNNERS[spec['impl']](data)
 
+    if spec['impl'].endswith(SCORES):
+        # the score matrix is the input here (§6.9), like a saved .npy
+        data['scores'] = (data['qf'] @ data['gf'].t()).contiguous()
+    warmup = None
+    if spec['impl'].startswith('ours'):
+        warmup = _warm_up()
+
     base = _maxrss_bytes()
     cpu = _cpu_seconds()
     start = time.perf_counter()
@@ -578,7 +632,28 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
         'cpu_s': _cpu_seconds() - cpu,
         'peak_bytes': max(0, _maxrss_bytes() - base),
         'metrics': metrics,
+        'warmup_s': warmup,
     }
+
+
+def _warm_up() -> float:
+    """Load ours' compiled ranking kernel before the clock starts.
+
+    numba compiles the kernel once per machine (cached on disk) and loads
+    it at the first call of each process; that one-time cost is like an
+    import, so it is timed here, reported apart (``warmup_s``), and kept
+    out of the measured evaluation.
+    """
+    import torch
+    from mmreid_clip.evaluation.functional import rank_queries
+    start = time.perf_counter()
+    for dtype in (torch.float32, torch.float64):
+        rank_queries(
+            scores=torch.zeros(2, 3, dtype=dtype),
+            query_labels=[0, 1],
+            gallery_labels=[0, 1, 1],
+            junk_fn=lambda rows: None)
+    return time.perf_counter() - start
 
 
 def measure(impl: str, num_query: int, num_gallery: int, num_ids: int,
@@ -638,6 +713,7 @@ def measure_spec(spec: Dict[str, Any], repeats: int) -> Dict[str, Any]:
     return {
         'time_s': best['time_s'],
         'times': [r['time_s'] for r in runs],
+        'warmup_s': [r['warmup_s'] for r in runs],
         'cpu_s': best['cpu_s'],
         'peak_mib': max(r['peak_bytes'] for r in runs) / 2**20,
         'metrics': runs[0]['metrics'],
@@ -703,12 +779,12 @@ def bench_metric(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
         }
         for impl in IMPLS:
             avail = available_ram_gb()
-            if (impl == 'peer' and nq * ng > PEER_BIG_CELLS
+            if (impl.startswith('peer') and nq * ng > PEER_BIG_CELLS
                     and avail < PEER_MIN_AVAILABLE_GB):
                 why = (f'builds several Q x G arrays (~6+ GB), only '
                        f'{avail:.1f} GB available (< '
                        f'{PEER_MIN_AVAILABLE_GB:.0f} GB)')
-                print(f'  [{name}] skipping peer: {why}', flush=True)
+                print(f'  [{name}] skipping {impl}: {why}', flush=True)
                 row['skipped'][impl] = why
                 continue
             print(f'  [{name} {nq}x{ng}] {impl} ...', end='', flush=True)
@@ -718,26 +794,33 @@ def bench_metric(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
             row['results'][impl] = res
         res = row['results']
         ratios: Dict[str, Optional[float]] = {}
-        ours = res['ours']
-        if 'peer' in res:
-            ratios['peer_over_ours_time'] = (
-                res['peer']['time_s'] / ours['time_s'])
-            ratios['peer_over_ours_memory'] = (
-                res['peer']['peak_mib'] / max(ours['peak_mib'], 1e-9))
+        row['max_abs_diff'] = 0.0
+        for suffix in ('', SCORES):
+            ours, peer = res['ours' + suffix], res.get('peer' + suffix)
+            sort = res['sort_bound' if not suffix else 'sort_scores']
+            ratios['ours_over_sort_time' + suffix] = (
+                ours['time_s'] / sort['time_s'])
+            if peer is None:
+                continue
+            ratios['peer_over_ours_time' + suffix] = (
+                peer['time_s'] / ours['time_s'])
+            ratios['peer_over_ours_memory' + suffix] = (
+                peer['peak_mib'] / max(ours['peak_mib'], 1e-9))
             diffs = {
-                k: abs(ours['metrics'][k] - res['peer']['metrics'][k])
+                k: abs(ours['metrics'][k] - peer['metrics'][k])
                 for k in METRIC_KEYS
             }
-            row['max_abs_diff'] = max(diffs.values())
-            row['agree'] = row['max_abs_diff'] <= TOLERANCE
-            if not row['agree']:
+            row['max_abs_diff'] = max(row['max_abs_diff'],
+                                      *diffs.values())
+            if max(diffs.values()) > TOLERANCE:
                 mismatches.append(
-                    f'{name}: ours {ours["metrics"]} vs peer '
-                    f'{res["peer"]["metrics"]} (|diff| {diffs})')
-        ratios['ours_over_sort_time'] = (
-            ours['time_s'] / res['sort_bound']['time_s'])
+                    f'{name} ({suffix or "features"}): ours '
+                    f'{ours["metrics"]} vs peer {peer["metrics"]} '
+                    f'(|diff| {diffs})')
+        if 'peer' in res:
+            row['agree'] = row['max_abs_diff'] <= TOLERANCE
         ratios['ours_over_matmul_time'] = (
-            ours['time_s'] / res['matmul']['time_s'])
+            res['ours']['time_s'] / res['matmul']['time_s'])
         if 'peer' in res:
             ratios['peer_over_matmul_time'] = (
                 res['peer']['time_s'] / res['matmul']['time_s'])
@@ -751,8 +834,10 @@ def _times(v: Optional[float]) -> str:
 
 
 def format_table(rows: List[Dict[str, Any]]) -> str:
-    """A plain-text (Markdown) table of the metric section."""
+    """Plain-text (Markdown) tables of the metric section: from features,
+    then from a given score matrix."""
     lines = [
+        'From features (each evaluator computes the similarity matmul):', '',
         '| shape | Q x G | ours s | peer s | sort s | matmul s | ours MiB '
         '| peer MiB | sort MiB | peer/ours | ours/sort | ours/matmul '
         '| peer/matmul | R@1 | mAP | mINP | agree |',
@@ -765,7 +850,6 @@ def format_table(rows: List[Dict[str, Any]]) -> str:
 
     for row in rows:
         ratios, m = row['ratios'], row['results']['ours']['metrics']
-        pr = ratios.get('peer_over_ours_time')
         lines.append(
             f'| {row["name"]} | {row["num_query"]:,} x '
             f'{row["num_gallery"]:,} | {cell(row, "ours", "time_s", ".2f")} '
@@ -775,12 +859,30 @@ def format_table(rows: List[Dict[str, Any]]) -> str:
             f'| {cell(row, "ours", "peak_mib", ".0f")} '
             f'| {cell(row, "peer", "peak_mib", ".0f")} '
             f'| {cell(row, "sort_bound", "peak_mib", ".0f")} '
-            f'| {"-" if pr is None else format(pr, ".1f") + "x"} '
+            f'| {_times(ratios.get("peer_over_ours_time"))} '
             f'| {ratios["ours_over_sort_time"]:.2f} '
             f'| {ratios["ours_over_matmul_time"]:.2f} '
             f'| {_times(ratios.get("peer_over_matmul_time"))} '
             f'| {m["R@1"]:.2f} | {m["mAP"]:.2f} | {m["mINP"]:.2f} '
             f'| {row.get("agree", "-")} |')
+    lines += [
+        '', 'From a given score matrix (§6.9: the same matrix for all):', '',
+        '| shape | ours s | peer s | sort s | ours MiB | peer MiB '
+        '| peer/ours | ours/sort | ours warm-up s |', '|---|---|---|---|---|'
+        '---|---|---|---|'
+    ]
+    for row in rows:
+        ratios = row['ratios']
+        warm = row['results']['ours_scores'].get('warmup_s') or [None]
+        lines.append(
+            f'| {row["name"]} | {cell(row, "ours_scores", "time_s", ".3f")} '
+            f'| {cell(row, "peer_scores", "time_s", ".2f")} '
+            f'| {cell(row, "sort_scores", "time_s", ".2f")} '
+            f'| {cell(row, "ours_scores", "peak_mib", ".0f")} '
+            f'| {cell(row, "peer_scores", "peak_mib", ".0f")} '
+            f'| {_times(ratios.get("peer_over_ours_time" + SCORES))} '
+            f'| {ratios["ours_over_sort_time" + SCORES]:.2f} '
+            f'| {"-" if warm[0] is None else format(min(warm), ".2f")} |')
     return '\n'.join(lines)
 
 
@@ -811,6 +913,10 @@ def bench_reid(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
         matmul_res = measure_spec(
             dict(base, impl='matmul', mode='general'), repeats)
         print(f' {matmul_res["time_s"]:.2f} s', flush=True)
+        print(f'  [{name} {nq}x{ng}] sort_scores ...', end='', flush=True)
+        sort_scores_res = measure_spec(
+            dict(base, impl='sort_scores', mode='general'), repeats)
+        print(f' {sort_scores_res["time_s"]:.2f} s', flush=True)
         for mode in modes:
             row: Dict[str, Any] = {
                 'name': name,
@@ -820,7 +926,8 @@ def bench_reid(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
                 'num_gallery': ng,
                 'results': {
                     'sort_bound': sort_res,
-                    'matmul': matmul_res
+                    'matmul': matmul_res,
+                    'sort_scores': sort_scores_res,
                 },
             }
             for impl in REID_IMPLS:
@@ -829,26 +936,40 @@ def bench_reid(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
                 print(f' {res["time_s"]:.2f} s, {res["peak_mib"]:.0f} MiB',
                       flush=True)
                 row['results'][impl] = res
-            ours, peer = row['results']['ours'], row['results']['peer']
+            res = row['results']
             row['ratios'] = {
-                'peer_over_ours_time': peer['time_s'] / ours['time_s'],
-                'peer_over_ours_memory':
-                peer['peak_mib'] / max(ours['peak_mib'], 1e-9),
-                'ours_over_sort_time': ours['time_s'] / sort_res['time_s'],
-                'ours_over_matmul_time': ours['time_s'] / matmul_res['time_s'],
-                'peer_over_matmul_time': peer['time_s'] / matmul_res['time_s'],
+                'ours_over_matmul_time':
+                res['ours']['time_s'] / matmul_res['time_s'],
+                'peer_over_matmul_time':
+                res['peer']['time_s'] / matmul_res['time_s'],
             }
-            diffs = {
-                k: abs(ours['metrics'][k] - peer['metrics'][k])
-                for k in METRIC_KEYS
-            }
-            row['max_abs_diff'] = max(diffs.values())
-            row['agree'] = (
-                row['max_abs_diff'] <= TOLERANCE and
-                ours['metrics']['num_valid'] == peer['metrics']['num_valid'])
-            if not row['agree']:
-                mismatches.append(f'{name} {mode}: ours {ours["metrics"]} vs '
-                                  f'peer {peer["metrics"]} (|diff| {diffs})')
+            row['max_abs_diff'] = 0.0
+            row['agree'] = True
+            for suffix in ('', SCORES):
+                ours, peer = res['ours' + suffix], res['peer' + suffix]
+                sort = sort_res if not suffix else sort_scores_res
+                row['ratios'].update({
+                    'peer_over_ours_time' + suffix:
+                    peer['time_s'] / ours['time_s'],
+                    'peer_over_ours_memory' + suffix:
+                    peer['peak_mib'] / max(ours['peak_mib'], 1e-9),
+                    'ours_over_sort_time' + suffix:
+                    ours['time_s'] / sort['time_s'],
+                })
+                diffs = {
+                    k: abs(ours['metrics'][k] - peer['metrics'][k])
+                    for k in METRIC_KEYS
+                }
+                row['max_abs_diff'] = max(row['max_abs_diff'],
+                                          *diffs.values())
+                if (max(diffs.values()) > TOLERANCE
+                        or ours['metrics']['num_valid'] !=
+                        peer['metrics']['num_valid']):
+                    row['agree'] = False
+                    mismatches.append(
+                        f'{name} {mode} ({suffix or "features"}): ours '
+                        f'{ours["metrics"]} vs peer {peer["metrics"]} '
+                        f'(|diff| {diffs})')
             rows.append(row)
     return {'rows': rows, 'mismatches': mismatches}
 
@@ -882,6 +1003,21 @@ def format_reid_table(rows: List[Dict[str, Any]]) -> str:
             f'| {ratios["peer_over_matmul_time"]:.1f}x '
             f'| {m["R@1"]:.2f} | {m["mAP"]:.2f} | {m["mINP"]:.2f} '
             f'| {m["num_valid"]} | {row["agree"]} |')
+    lines += [
+        '', 'From a given score matrix (§6.9: the same matrix for all):', '',
+        '| shape | mode | ours s (cpu) | peer s (cpu) | sort s (cpu) '
+        '| ours MiB | peer MiB | peer/ours | ours/sort |',
+        '|---|---|---|---|---|---|---|---|---|'
+    ]
+    for row in rows:
+        res, ratios = row['results'], row['ratios']
+        lines.append(
+            f'| {row["name"]} | {row["mode"]} | {secs(res["ours_scores"])} '
+            f'| {secs(res["peer_scores"])} | {secs(res["sort_scores"])} '
+            f'| {res["ours_scores"]["peak_mib"]:.0f} '
+            f'| {res["peer_scores"]["peak_mib"]:.0f} '
+            f'| {ratios["peer_over_ours_time" + SCORES]:.1f}x '
+            f'| {ratios["ours_over_sort_time" + SCORES]:.2f} |')
     return '\n'.join(lines)
 
 
