@@ -563,3 +563,23 @@ def test_many_positives_outliers_and_shared_buckets():
         junk_fn=lambda rows: junk[rows])
     assert_same(got, want)
     assert int(got.num_pos.min()) > 200
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason='needs numba')
+def test_kernel_checks_its_inputs():
+    """The compiled code does not bounds-check: rank_rows does it first."""
+    from mmreid_clip.evaluation.functional.rank_kernel import rank_rows
+    scores = np.zeros((2, 4), np.float32)
+    state = np.ones((2, 1), np.int8)
+    with pytest.raises(ValueError, match='index the 4 gallery columns'):
+        rank_rows(scores, np.array([[0], [4]]), state)
+    with pytest.raises(ValueError, match='must be'):
+        rank_rows(scores, np.zeros((3, 1), np.int64), state)
+    with pytest.raises(ValueError, match='shape of scores'):
+        rank_rows(scores, np.zeros((2, 1), np.int64), state,
+                  junk=np.zeros((2, 3), bool))
+    first, ap, inp, num_pos, num_nan = rank_rows(
+        np.array([[0.1, 0.9, np.nan, 0.5]], np.float32),
+        np.array([[3]]), np.ones((1, 1), np.int8))
+    assert first.tolist() == [2] and num_pos.tolist() == [1]
+    assert num_nan.tolist() == [1]  # reported, for the caller to raise

@@ -235,7 +235,7 @@ def rank_rows(scores: np.ndarray,
               junk: Optional[np.ndarray] = None,
               num_threads: Optional[int] = None
               ) -> Tuple[np.ndarray, ...]:
-    """Ranking statistics of a block of queries, one fused pass per row.
+    """Ranking statistics of a block of queries, two fused passes per row.
 
     Args:
         scores (np.ndarray): ``(c, G)`` float32 or float64 scores without
@@ -259,6 +259,8 @@ def rank_rows(scores: np.ndarray,
         ``(c,)``; the first four are 0 for rows without positives.
 
     Raises:
+        ValueError: inconsistent shapes, or gallery indices out of range
+            (the compiled code does not bounds-check).
         ImportError: numba is not installed.
     """
     if not HAS_NUMBA:
@@ -269,9 +271,23 @@ def rank_rows(scores: np.ndarray,
         scores = scores.astype(np.float32)
     pos_cols = np.ascontiguousarray(pos_cols, dtype=np.int64)
     pos_state = np.ascontiguousarray(pos_state, dtype=np.int8)
+    if scores.ndim != 2 or pos_cols.ndim != 2 or (
+            pos_cols.shape != pos_state.shape
+            or pos_cols.shape[0] != scores.shape[0]):
+        raise ValueError(
+            f'rank_rows: scores {scores.shape}, pos_cols {pos_cols.shape} '
+            f'and pos_state {pos_state.shape} must be (c, G), (c, M), (c, M)')
+    if pos_cols.size and (pos_cols.min() < 0
+                          or pos_cols.max() >= scores.shape[1]):
+        raise ValueError(f'rank_rows: pos_cols must index the {scores.shape[1]}'
+                         f' gallery columns, got values in [{pos_cols.min()}, '
+                         f'{pos_cols.max()}]')
     has_junk = junk is not None
     if has_junk:
         junk = np.ascontiguousarray(junk, dtype=np.bool_)
+        if junk.shape != scores.shape:
+            raise ValueError(f'rank_rows: junk {junk.shape} must have the '
+                             f'shape of scores {scores.shape}')
     else:
         junk = np.zeros((1, 1), dtype=np.bool_)
     c = scores.shape[0]
