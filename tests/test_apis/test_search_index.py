@@ -1,4 +1,7 @@
 """Exact chunked top-k and the faiss indices against a full stable sort."""
+import os.path as osp
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +11,10 @@ from hypothesis import strategies as st
 from mmreid_clip.apis.search_index import (ExactIndex, build_index,
                                            chunked_topk, load_index,
                                            search_chunk_size, stable_topk)
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tests'))
+from tool_loader import load_tool  # noqa: E402
 
 
 def _reference(scores, k):
@@ -182,13 +189,7 @@ def test_faiss_ivf_full_probe_is_exact_and_hnsw_recalls(
 
 @pytest.mark.slow
 def test_bench_search_quick_report():
-    import importlib.util
-    import os.path as osp
-    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    spec = importlib.util.spec_from_file_location(
-        'bench_search', osp.join(root, 'tools/analysis/bench_search.py'))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_tool('tools/analysis/bench_search.py')
     report = bench.bench_search(quick=True)
     assert report['setup']['num_gallery'] == 10**4
     assert report['same_results'] is True

@@ -1,6 +1,6 @@
 """The tiny BERT CFine config runs a training step on real SynthPedes files."""
-import importlib.util
 import os.path as osp
+import sys
 
 import torch
 from mmengine.config import Config
@@ -11,14 +11,8 @@ from mmreid_clip.registry import DATASETS, MODELS
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT,
                'configs/cfine/cfine_clip-tiny-bert-tiny_synthpedes-tiny.py')
-
-
-def _vocab_tool():
-    path = osp.join(ROOT, 'tools/dataset_converters/build_wordpiece_vocab.py')
-    spec = importlib.util.spec_from_file_location('build_vocab', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, osp.join(ROOT, 'tests'))
+from tool_loader import load_tool  # noqa: E402
 
 
 def test_bert_tiny_cfine_trains_one_step(tmp_path):
@@ -26,7 +20,8 @@ def test_bert_tiny_cfine_trains_one_step(tmp_path):
     root = str(tmp_path / 'synth')
     generate_synth_pedes(root, seed=3, train_ids=4, val_ids=1, test_ids=1,
                          images_per_id=2)
-    vocab = _vocab_tool().main([root, str(tmp_path / 'vocab.txt')])
+    vocab_tool = load_tool('tools/dataset_converters/build_wordpiece_vocab.py')
+    vocab = vocab_tool.main([root, str(tmp_path / 'vocab.txt')])
     cfg = Config.fromfile(CFG)
     cfg.merge_from_dict({
         'model.text_encoder.vocab_file': vocab,

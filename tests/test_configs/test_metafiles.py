@@ -2,6 +2,7 @@
 import glob
 import os.path as osp
 import re
+import sys
 
 import pytest
 import yaml
@@ -9,6 +10,8 @@ from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METAFILES = sorted(glob.glob(osp.join(ROOT, 'configs/*/metafile.yml')))
+sys.path.insert(0, osp.join(ROOT, 'tests'))
+from tool_loader import load_tool  # noqa: E402
 
 
 @pytest.mark.parametrize('path', METAFILES)
@@ -28,19 +31,10 @@ def test_there_are_metafiles():
     assert len(METAFILES) >= 2
 
 
-def _zoo_tool():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'gen_model_zoo', osp.join(ROOT, 'tools/model_zoo/gen_model_zoo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_metafiles_follow_the_zoo_schema():
     """Sources say paper/measured, measured numbers name their data,
     collections and weights are valid (tools/model_zoo/gen_model_zoo.py)."""
-    tool = _zoo_tool()
+    tool = load_tool('tools/model_zoo/gen_model_zoo.py')
     tool.validate({p: yaml.safe_load(open(p)) for p in METAFILES}, ROOT)
 
 

@@ -9,6 +9,7 @@ import json
 import os
 import os.path as osp
 import re
+import sys
 import time
 
 import cv2
@@ -17,6 +18,10 @@ import pytest
 
 from mmreid_clip.datasets import LTCC
 from mmreid_clip.datasets.synth import synth_cc as cc
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tests'))
+from tool_loader import load_tool  # noqa: E402
 
 SMALL = dict(
     train_ids=3, test_ids=4, frames_per_camera=2, num_cameras=4, seed=0)
@@ -399,13 +404,7 @@ def test_invalid_arguments(tmp_path, kwargs):
 
 def test_cli(tmp_path, capsys):
     # loaded in-process: a subprocess would spend seconds importing torch
-    import importlib.util
-    tool = osp.join(
-        osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
-        'dataset_converters', 'make_synth_cc.py')
-    spec = importlib.util.spec_from_file_location('make_synth_cc', tool)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_tool('tools/dataset_converters/make_synth_cc.py')
     args = [
         str(tmp_path / 'd'), '--seed', '3', '--train-ids', '1', '--test-ids',
         '1'

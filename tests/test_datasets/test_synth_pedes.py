@@ -9,6 +9,7 @@ import json
 import os
 import os.path as osp
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -22,6 +23,10 @@ from mmreid_clip.datasets.synth import (describe, generate_captions,
                                         sample_identity, sample_view, tokenize,
                                         visible_identity)
 from mmreid_clip.datasets.synth.pedestrian import View
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tests'))
+from tool_loader import load_tool  # noqa: E402
 
 TINY = dict(train_ids=6, val_ids=2, test_ids=3, images_per_id=2)
 FIELDS = {'split', 'captions', 'file_path', 'processed_tokens', 'id'}
@@ -531,13 +536,7 @@ def test_invalid_arguments(tmp_path, kwargs):
 
 def test_cli(tmp_path, capsys):
     # loaded in-process: a subprocess would spend seconds importing torch
-    import importlib.util
-    tool = osp.join(
-        osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
-        'dataset_converters', 'make_synth_pedes.py')
-    spec = importlib.util.spec_from_file_location('make_synth_pedes', tool)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_tool('tools/dataset_converters/make_synth_pedes.py')
     args = [
         str(tmp_path / 'd'), '--seed', '3', '--train-ids', '2', '--val-ids',
         '1', '--test-ids', '1', '--images-per-id', '1', '--test-images-per-id',

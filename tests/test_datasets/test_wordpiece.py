@@ -3,10 +3,10 @@
 CFine's text input (cfine-spec.md §2.2, §14.2): ``[CLS] pieces [SEP]``
 right-padded with 0 to 100, truncation keeping ``[SEP]``.
 """
-import importlib.util
 import json
 import os.path as osp
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -20,6 +20,9 @@ from mmreid_clip.datasets.transforms import TokenizeCaption
 from mmreid_clip.registry import TOKENIZER
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tests'))
+from tool_loader import load_tool  # noqa: E402
+
 CAPTIONS = [
     'A woman in a red coat, carrying a black bag.',
     'The man wears blue jeans and white shoes!',
@@ -244,12 +247,7 @@ def test_missing_or_bad_vocab(tmp_path):
 
 
 def load_cli():
-    path = osp.join(ROOT, 'tools/dataset_converters/build_wordpiece_vocab.py')
-    spec = importlib.util.spec_from_file_location('build_wordpiece_vocab',
-                                                  path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/dataset_converters/build_wordpiece_vocab.py')
 
 
 def test_cli_on_cuhk_format(tmp_path, capsys):

@@ -7,6 +7,7 @@ marked slow and share module-scoped exports.
 import importlib.util
 import json
 import os.path as osp
+import sys
 
 import numpy as np
 import pytest
@@ -26,6 +27,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASELINE = osp.join(ROOT, 'configs/baselines/clip-baseline_synthpedes-tiny.py')
 CFINE = osp.join(ROOT, 'configs/cfine/cfine_clip-tiny_synthpedes-tiny.py')
 TOL = 1e-4
+sys.path.insert(0, osp.join(ROOT, 'tests'))
+from tool_loader import load_tool  # noqa: E402
 
 needs_onnx = pytest.mark.skipif(
     not all(
@@ -41,11 +44,7 @@ def _build(config, seed=0):
 
 
 def _cli():
-    spec = importlib.util.spec_from_file_location(
-        'export_onnx', osp.join(ROOT, 'tools/deploy/export_onnx.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool('tools/deploy/export_onnx.py')
 
 
 def _ort(path, batch):

@@ -5,27 +5,21 @@ loaded 2-core machine two threads make even identical computations differ
 by 2x between calls, and these tests assert ratios. Only ratios measured in
 the same run are asserted, never absolute times.
 """
-import importlib.util
 import json
 import math
 import os.path as osp
+import sys
 
 import pytest
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SCRIPT = osp.join(ROOT, 'tools/analysis/bench_models.py')
+sys.path.insert(0, osp.join(ROOT, 'tests'))
+from tool_loader import load_tool  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location('bench_models', SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-bm = _load()
+bm = load_tool('tools/analysis/bench_models.py')
 
 
 class TrainingOnlyCalled(RuntimeError):

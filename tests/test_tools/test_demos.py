@@ -1,6 +1,5 @@
 """The search demos, the retrieval visualiser and the Gradio app, end to end
 on a tiny SynthPedes split with a random-weight micro model."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -16,19 +15,13 @@ from mmreid_clip.visualization import (MATCH_COLOR, MISMATCH_COLOR,
                                        QUERY_COLOR, RankedListLayout)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tests'))
 # the tiny data/config/checkpoint helpers are shared with tests/test_apis
 sys.path.insert(0, osp.join(ROOT, 'tests', 'test_apis'))
 from tiny_search_setup import make_tiny_setup, pid_of  # noqa: E402
+from tool_loader import load_tool  # noqa: E402
 
 QUERY = 'A man wearing a blue jacket and blue trousers.'
-
-
-def _load_tool(rel_path):
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(rel_path))[0], osp.join(ROOT, rel_path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -41,7 +34,7 @@ def _row_height(layout, num_tiles, caption):
 
 
 def test_text_search_writes_the_grid_and_reuses_the_index(tiny, tmp_path):
-    tool = _load_tool('tools/demo/text_search.py')
+    tool = load_tool('tools/demo/text_search.py')
     index = str(tmp_path / 'gallery.index.npz')
     out = str(tmp_path / 'grid.png')
     queries = [QUERY, 'A woman in a green jacket.']
@@ -77,7 +70,7 @@ def test_text_search_writes_the_grid_and_reuses_the_index(tiny, tmp_path):
 
 
 def test_image_search_excludes_the_query_and_outlines_it(tiny, tmp_path):
-    tool = _load_tool('tools/demo/image_search.py')
+    tool = load_tool('tools/demo/image_search.py')
     query = osp.join(
         tiny.gallery, 'synth_cam_a',
         sorted(os.listdir(osp.join(tiny.gallery, 'synth_cam_a')))[0])
@@ -97,7 +90,7 @@ def test_image_search_excludes_the_query_and_outlines_it(tiny, tmp_path):
 
 
 def test_visualize_retrieval_outlines_true_matches(tiny, tmp_path):
-    tool = _load_tool('tools/analysis/visualize_retrieval.py')
+    tool = load_tool('tools/analysis/visualize_retrieval.py')
     out_dir = str(tmp_path / 'vis')
     run = tool.main([
         tiny.config, tiny.checkpoint, '--queries', '0', '5', '--topk', '5',
@@ -135,7 +128,7 @@ def test_visualize_retrieval_outlines_true_matches(tiny, tmp_path):
 
 def test_visualize_retrieval_query_selection():
     import torch
-    tool = _load_tool('tools/analysis/visualize_retrieval.py')
+    tool = load_tool('tools/analysis/visualize_retrieval.py')
     ap = torch.tensor([0.5, 0.1, 0.0, 0.1, 0.9], dtype=torch.float64)
     valid = torch.tensor([True, True, False, True, True])
     # lowest AP first, ties by index; queries without positives left out
@@ -168,7 +161,7 @@ def test_text_search_runs_as_a_script(tiny, tmp_path):
 
 def test_search_app_without_gradio_says_how_to_install(monkeypatch):
     import builtins
-    tool = _load_tool('tools/demo/search_app.py')
+    tool = load_tool('tools/demo/search_app.py')
     real_import = builtins.__import__
 
     def no_gradio(name, *args, **kwargs):
@@ -185,7 +178,7 @@ def test_search_app_without_gradio_says_how_to_install(monkeypatch):
 def app_parts(tiny):
     pytest.importorskip('gradio', reason='gradio is not installed (optional)')
     from mmreid_clip.apis import TextPersonSearcher
-    tool = _load_tool('tools/demo/search_app.py')
+    tool = load_tool('tools/demo/search_app.py')
     searcher = TextPersonSearcher.from_config(tiny.config, tiny.checkpoint)
     searcher.index_folder(tiny.gallery)
     return tool, searcher, tool.build_app(searcher, topk=4)

@@ -1,22 +1,20 @@
 """model_zoo.md is generated from the metafiles and never drifts from them."""
 import glob
-import importlib.util
 import os.path as osp
 import re
 import shutil
+import sys
 
 import pytest
 import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tests'))
+from tool_loader import load_tool  # noqa: E402
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'gen_model_zoo', osp.join(ROOT, 'tools/model_zoo/gen_model_zoo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/model_zoo/gen_model_zoo.py')
 
 
 def _section(page, heading):

@@ -4,9 +4,9 @@ The run is MMEngine's own Runner with a 2-parameter model (two loss terms)
 and a metric named like ours, 2 epochs x 3 iterations, so the JSON files are
 exactly what LoggerHook + LocalVisBackend write, in about a second.
 """
-import importlib.util
 import json
 import os.path as osp
+import sys
 
 import numpy as np
 import pytest
@@ -17,14 +17,12 @@ from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tests'))
+from tool_loader import load_tool  # noqa: E402
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'plot_logs', osp.join(ROOT, 'tools/analysis/plot_logs.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/analysis/plot_logs.py')
 
 
 class _Points(Dataset):

@@ -1,5 +1,4 @@
 """tools/analysis/run_seeds.py: commands, aggregation, resume, real runs."""
-import importlib.util
 import json
 import math
 import os
@@ -12,18 +11,13 @@ import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(ROOT, 'tools/analysis/run_seeds.py')
+sys.path.insert(0, osp.join(ROOT, 'tests'))
+from tool_loader import load_tool  # noqa: E402
+
 BASELINE = 'configs/baselines/clip-baseline_synthpedes-tiny.py'
 ABLATION = 'configs/cfine/cfine_clip-tiny_synthpedes-tiny_ablation-baseline.py'
 
-
-def _load_module():
-    spec = importlib.util.spec_from_file_location('run_seeds', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-run_seeds = _load_module()
+run_seeds = load_tool('tools/analysis/run_seeds.py')
 
 # Per (config file name, seed) metrics the fake runner "measures".
 FAKE = {
