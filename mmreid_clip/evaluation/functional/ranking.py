@@ -55,10 +55,11 @@ ties (the tests compare with one).
 
 Two backends run these steps. ``'torch'`` is the tensor code above, on the
 device of the inputs (CPU or CUDA). ``'numba'`` (CPU only, the default
-there when numba is installed) fuses steps 1-4 into one compiled pass per
-row (:mod:`.rank_kernel`): same counts, no buffer besides the scores, and
-several times faster, because the tensor steps make four passes over every
-chunk.
+there when numba is installed) fuses steps 1-4 into two compiled passes
+per row (:mod:`.rank_kernel`): same counts, no buffer besides the scores,
+and 3.6x (RSTPReid) to 11.1x (ICFG-PEDES) faster on the test-set shapes'
+score matrices (docs/benchmarks.md), because the tensor steps make several
+passes over every chunk.
 """
 from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -70,8 +71,8 @@ from torch import Tensor
 from .rank_kernel import HAS_NUMBA, rank_rows
 
 __all__ = [
-    'QueryRanks', 'JunkFn', 'LabelJunkFn', 'DEFAULT_MEMORY_BUDGET', 'auto_chunk_size',
-    'rank_queries', 'summarize', 'RANK_BACKENDS'
+    'QueryRanks', 'JunkFn', 'LabelJunkFn', 'DEFAULT_MEMORY_BUDGET',
+    'auto_chunk_size', 'rank_queries', 'summarize', 'RANK_BACKENDS'
 ]
 
 #: Accepted values of ``rank_queries(backend=...)``.
@@ -90,7 +91,8 @@ JunkFn = Callable[[slice], Optional[Tensor]]
 LabelJunkFn = Callable[[slice, Tensor], Tensor]
 
 #: Working memory (bytes) the chunk-sized buffers may take by default.
-#: 256 MiB gives chunks of ~670 queries on a 19,848-image gallery.
+#: 256 MiB gives chunks of ~670 queries on a 19,848-image gallery with the
+#: torch backend, ~2,250 with numba.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 
 # Peak bytes per (query, gallery) cell of a chunk, measured (maxrss slope
@@ -432,8 +434,9 @@ def rank_queries(query_feats: Optional[Tensor] = None,
             ``chunk_size`` is None. Defaults to 256 MiB.
         backend (str): ``'numba'`` (compiled fused pass, CPU only),
             ``'torch'`` (tensor ops, any device) or ``'auto'``: numba for
-            CPU inputs when it is installed, torch otherwise. The results
-            are identical.
+            CPU inputs when it is installed, torch otherwise. The ranks
+            are identical; AP and INP may differ in the last bits (their
+            float64 sums run in another order).
 
     Returns:
         QueryRanks: per-query tensors on the compute device.
