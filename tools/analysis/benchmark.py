@@ -1067,8 +1067,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     repeats = args.repeats or (1 if args.quick else 3)
     if args.sections is None:
         import torch
-        args.sections = ['metric', 'reid'] + (['cuda'] if
-                                              torch.cuda.is_available() else [])
+        gpu = ['cuda'] if torch.cuda.is_available() else []
+        args.sections = ['metric', 'reid'] + gpu
     machine = machine_info()
     print(f'machine: {machine["cpu"]}, {machine["cores"]} cores, torch '
           f'{machine["torch"]} with {machine["torch_threads"]} threads, '

@@ -74,7 +74,7 @@ def _num_buckets_py(num_pos, num_gallery):  # pragma: no cover - numba
 
 
 def _items_before_py(s, g, hi, scale, buckets, table, p_score, p_index,
-                    m):  # pragma: no cover - compiled by numba
+                     m):  # pragma: no cover - compiled by numba
     """k: how many of the sorted positives are ranked before item ``g``
     (score ``s``, not below ``p_m``'s), from the bucket table: a binary
     search among the positives sharing ``g``'s bucket."""
@@ -279,9 +279,9 @@ def rank_rows(scores: np.ndarray,
             f'and pos_state {pos_state.shape} must be (c, G), (c, M), (c, M)')
     if pos_cols.size and (pos_cols.min() < 0
                           or pos_cols.max() >= scores.shape[1]):
-        raise ValueError(f'rank_rows: pos_cols must index the {scores.shape[1]}'
-                         f' gallery columns, got values in [{pos_cols.min()}, '
-                         f'{pos_cols.max()}]')
+        raise ValueError(
+            f'rank_rows: pos_cols must index the {scores.shape[1]} gallery '
+            f'columns, got values in [{pos_cols.min()}, {pos_cols.max()}]')
     has_junk = junk is not None
     if has_junk:
         junk = np.ascontiguousarray(junk, dtype=np.bool_)
