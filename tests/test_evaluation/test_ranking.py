@@ -583,3 +583,17 @@ def test_kernel_checks_its_inputs():
         np.array([[3]]), np.ones((1, 1), np.int8))
     assert first.tolist() == [2] and num_pos.tolist() == [1]
     assert num_nan.tolist() == [1]  # reported, for the caller to raise
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason='needs numba')
+def test_kernel_compiles_without_a_disk_cache():
+    """Where numba has nowhere to cache (here: a function without a source
+    file, which numba refuses to cache), the kernel is jitted uncached
+    instead of breaking the import."""
+    from mmreid_clip.evaluation.functional import rank_kernel
+    namespace = {}
+    exec('def twice(x):\n    return 2 * x\n', namespace)
+    import numba
+    with pytest.raises(RuntimeError, match='cannot cache'):
+        numba.njit(cache=True)(namespace['twice'])
+    assert rank_kernel._jit(namespace['twice'])(21) == 42

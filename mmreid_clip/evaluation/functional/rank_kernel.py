@@ -222,11 +222,26 @@ def _rank_rows_py(scores, pos_cols, pos_state, junk, has_junk, first, ap,
         inp[q] = m / rank
 
 
+def _jit(func, **options):
+    """``numba.njit`` with the on-disk cache where numba can keep one.
+
+    numba refuses ``cache=True`` (RuntimeError at decoration) when it finds
+    no writable cache location (no writable ``__pycache__`` beside the
+    source nor a user cache directory, e.g. a read-only container without
+    a home): the kernel is then compiled once per process instead, rather
+    than the whole package failing to import.
+    """
+    try:
+        return numba.njit(cache=True, **options)(func)
+    except RuntimeError:
+        return numba.njit(cache=False, **options)(func)
+
+
 if HAS_NUMBA:
     # lazy: compiled at the first call, or loaded from the on-disk cache
-    _num_buckets = numba.njit(cache=True)(_num_buckets_py)
-    _items_before = numba.njit(cache=True)(_items_before_py)
-    _kernel = numba.njit(cache=True, nogil=True)(_rank_rows_py)
+    _num_buckets = _jit(_num_buckets_py)
+    _items_before = _jit(_items_before_py)
+    _kernel = _jit(_rank_rows_py, nogil=True)
 
 
 def rank_rows(scores: np.ndarray,
