@@ -73,6 +73,17 @@ def _num_buckets_py(num_pos, num_gallery):  # pragma: no cover - numba
                       max(64, num_gallery)))
 
 
+def _bucket_py(s, hi, scale, buckets):  # pragma: no cover - numba
+    """Table index (bucket + 1, in ``1..buckets``) of a score ``s <= hi``.
+
+    The one bucket map of the kernel, for the positives and the items
+    alike: exactness rests on applying the same monotone map to both.
+    ``scale == 0`` (one bucket) never multiplies, so no 0 * inf NaN.
+    """
+    t = (hi - s) * scale if scale > 0.0 else 0.0
+    return np.int64(min(max(t, 0.0), buckets - 1.0)) + 1
+
+
 def _items_before_py(s, g, hi, scale, buckets, table, p_score, p_index,
                      m):  # pragma: no cover - compiled by numba
     """k: how many of the sorted positives are ranked before item ``g``
@@ -80,8 +91,7 @@ def _items_before_py(s, g, hi, scale, buckets, table, p_score, p_index,
     search among the positives sharing ``g``'s bucket."""
     if s > hi:
         return 0
-    t = (hi - s) * scale if scale > 0.0 else 0.0
-    bi = np.int64(min(max(t, 0.0), buckets - 1.0)) + 1
+    bi = _bucket(s, hi, scale, buckets)
     k = table[bi] >> 1
     end = table[bi + 1] >> 1
     # invariant: positives before k are ranked before g, from end on after
@@ -168,8 +178,7 @@ def _rank_rows_py(scores, pos_cols, pos_state, junk, has_junk, first, ap,
             scale = 0.0
         filled = 0  # table entries written so far
         for j in range(m):
-            t = (hi - p_score[j]) * scale if scale > 0.0 else 0.0
-            bi = np.int64(min(t, buckets - 1.0)) + 1
+            bi = _bucket(p_score[j], hi, scale, buckets)
             if bi >= filled:
                 table[filled:bi] = 2 * j
                 table[bi] = 2 * j + 1
@@ -185,8 +194,7 @@ def _rank_rows_py(scores, pos_cols, pos_state, junk, has_junk, first, ap,
         for i in range(kept):
             g = candidates[i]
             s = np.float64(row[g])
-            t = (hi - s) * scale if scale > 0.0 else 0.0
-            bi = np.int64(min(max(t, 0.0), buckets - 1.0)) + 1
+            bi = _bucket(s, hi, scale, buckets)
             bi = bi if s <= hi else 0
             code = table[bi]
             hard = code & 1
@@ -240,6 +248,7 @@ def _jit(func, **options):
 if HAS_NUMBA:
     # lazy: compiled at the first call, or loaded from the on-disk cache
     _num_buckets = _jit(_num_buckets_py)
+    _bucket = _jit(_bucket_py)
     _items_before = _jit(_items_before_py)
     _kernel = _jit(_rank_rows_py, nogil=True)
 

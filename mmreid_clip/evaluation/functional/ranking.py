@@ -504,7 +504,8 @@ def rank_queries(query_feats: Optional[Tensor] = None,
         zeros_i = torch.zeros(num_query, dtype=torch.int64, device=device)
         zeros_f = torch.zeros(num_query, dtype=torch.float64, device=device)
         return QueryRanks(zeros_i, zeros_f, zeros_f.clone(), zeros_i.clone())
-    rev_index = torch.arange(
+    # the tensor path's tie-break keys; the kernel compares indices directly
+    rev_index = None if backend == 'numba' else torch.arange(
         num_gallery - 1, -1, -1, dtype=torch.int64, device=device)
     gallery_index = _GalleryIndex(g_labels)
 
