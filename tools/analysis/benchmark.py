@@ -793,31 +793,8 @@ def bench_metric(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
             row['results'][impl] = res
         res = row['results']
         ratios: Dict[str, Optional[float]] = {}
-        row['max_abs_diff'] = 0.0
         for suffix in ('', SCORES):
-            ours, peer = res['ours' + suffix], res.get('peer' + suffix)
-            sort = res['sort_bound' if not suffix else 'sort_scores']
-            ratios['ours_over_sort_time' + suffix] = (
-                ours['time_s'] / sort['time_s'])
-            if peer is None:
-                continue
-            ratios['peer_over_ours_time' + suffix] = (
-                peer['time_s'] / ours['time_s'])
-            ratios['peer_over_ours_memory' + suffix] = (
-                peer['peak_mib'] / max(ours['peak_mib'], 1e-9))
-            diffs = {
-                k: abs(ours['metrics'][k] - peer['metrics'][k])
-                for k in METRIC_KEYS
-            }
-            row['max_abs_diff'] = max(row['max_abs_diff'],
-                                      *diffs.values())
-            if max(diffs.values()) > TOLERANCE:
-                mismatches.append(
-                    f'{name} ({suffix or "features"}): ours '
-                    f'{ours["metrics"]} vs peer {peer["metrics"]} '
-                    f'(|diff| {diffs})')
-        if 'peer' in res:
-            row['agree'] = row['max_abs_diff'] <= TOLERANCE
+            _compare(row, ratios, suffix, name, mismatches)
         ratios['ours_over_matmul_time'] = (
             res['ours']['time_s'] / res['matmul']['time_s'])
         if 'peer' in res:
@@ -826,6 +803,47 @@ def bench_metric(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
         row['ratios'] = ratios
         rows.append(row)
     return {'rows': rows, 'mismatches': mismatches}
+
+
+def _compare(row: Dict[str, Any], ratios: Dict[str, float], suffix: str,
+             label: str, mismatches: List[str]) -> None:
+    """Ours against the sort bound and the peer for one kind of input.
+
+    Adds the ``*suffix`` ratios, keeps the row's largest metric difference
+    (``max_abs_diff``) and ``agree`` (False when a metric differs by more
+    than :data:`TOLERANCE` or, in ``reid``, the number of valid queries
+    differs), and appends a message per disagreement. A skipped peer only
+    gives the sort-bound ratio.
+
+    Args:
+        row (dict): A result row with its ``results``.
+        ratios (dict): Where the ratios go.
+        suffix (str): ``''`` (from features) or :data:`SCORES`.
+        label (str): Names the row in the messages.
+        mismatches (list[str]): Collects the messages.
+    """
+    res = row['results']
+    ours, peer = res['ours' + suffix], res.get('peer' + suffix)
+    sort = res['sort_scores' if suffix else 'sort_bound']
+    ratios['ours_over_sort_time' + suffix] = ours['time_s'] / sort['time_s']
+    row.setdefault('max_abs_diff', 0.0)
+    if peer is None:
+        return
+    ratios['peer_over_ours_time' + suffix] = peer['time_s'] / ours['time_s']
+    ratios['peer_over_ours_memory' + suffix] = (
+        peer['peak_mib'] / max(ours['peak_mib'], 1e-9))
+    diffs = {
+        k: abs(ours['metrics'][k] - peer['metrics'][k])
+        for k in METRIC_KEYS
+    }
+    row['max_abs_diff'] = max(row['max_abs_diff'], *diffs.values())
+    row.setdefault('agree', True)
+    if (max(diffs.values()) > TOLERANCE or ours['metrics'].get('num_valid')
+            != peer['metrics'].get('num_valid')):
+        row['agree'] = False
+        mismatches.append(f'{label} ({suffix or "features"}): ours '
+                          f'{ours["metrics"]} vs peer {peer["metrics"]} '
+                          f'(|diff| {diffs})')
 
 
 def _times(v: Optional[float]) -> str:
@@ -942,33 +960,9 @@ def bench_reid(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
                 'peer_over_matmul_time':
                 res['peer']['time_s'] / matmul_res['time_s'],
             }
-            row['max_abs_diff'] = 0.0
-            row['agree'] = True
             for suffix in ('', SCORES):
-                ours, peer = res['ours' + suffix], res['peer' + suffix]
-                sort = sort_res if not suffix else sort_scores_res
-                row['ratios'].update({
-                    'peer_over_ours_time' + suffix:
-                    peer['time_s'] / ours['time_s'],
-                    'peer_over_ours_memory' + suffix:
-                    peer['peak_mib'] / max(ours['peak_mib'], 1e-9),
-                    'ours_over_sort_time' + suffix:
-                    ours['time_s'] / sort['time_s'],
-                })
-                diffs = {
-                    k: abs(ours['metrics'][k] - peer['metrics'][k])
-                    for k in METRIC_KEYS
-                }
-                row['max_abs_diff'] = max(row['max_abs_diff'],
-                                          *diffs.values())
-                if (max(diffs.values()) > TOLERANCE
-                        or ours['metrics']['num_valid'] !=
-                        peer['metrics']['num_valid']):
-                    row['agree'] = False
-                    mismatches.append(
-                        f'{name} {mode} ({suffix or "features"}): ours '
-                        f'{ours["metrics"]} vs peer {peer["metrics"]} '
-                        f'(|diff| {diffs})')
+                _compare(row, row['ratios'], suffix, f'{name} {mode}',
+                         mismatches)
             rows.append(row)
     return {'rows': rows, 'mismatches': mismatches}
 
