@@ -500,7 +500,14 @@ def test_pack_reid_inputs_errors():
     with pytest.raises(KeyError, match='LoadImageFromFile'):
         pack({k: v for k, v in base.items() if k != 'img'})
     with pytest.raises(TypeError, match='uint8'):
-        pack(dict(base, img=img.astype(np.float32)))
+        pack(dict(base, img=img.astype(np.float64)))
+    # float32 on the 0-255 scale packs (timm-style erasing); an item that a
+    # Normalize transform touched does not
+    packed = pack(dict(base, img=img.astype(np.float32)))
+    assert packed['inputs']['images'].dtype == torch.float32
+    with pytest.raises(ValueError, match='drop Normalize'):
+        pack(dict(base, img=img.astype(np.float32),
+                  img_norm_cfg=dict(mean=[0] * 3, std=[1] * 3)))
     with pytest.raises(ValueError, match='differ in shape'):
         pack(dict(base, shield_img=np.zeros((6, 4, 3), np.uint8)))
 

@@ -37,11 +37,15 @@ def batches_of(sampler, batch_size):
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+MODES = pytest.mark.parametrize('mode', ['exhaust', 'balanced'])
+
+
+@MODES
 @pytest.mark.parametrize('k, batch_size', [(4, 16), (2, 8), (3, 3)])
-def test_every_batch_is_p_by_k(k, batch_size):
+def test_every_batch_is_p_by_k(k, batch_size, mode):
     ds = PidDataset(imbalanced_pids())
     sampler = IdentityBalancedSampler(
-        ds, num_instances=k, batch_size=batch_size, seed=1)
+        ds, num_instances=k, batch_size=batch_size, seed=1, mode=mode)
     assert ds.calls == len(ds)  # pids read once, at construction
     for epoch in range(3):
         sampler.set_epoch(epoch)
@@ -55,7 +59,8 @@ def test_every_batch_is_p_by_k(k, batch_size):
 def test_epoch_covers_about_the_dataset():
     pids = imbalanced_pids()
     sampler = IdentityBalancedSampler(
-        PidDataset(pids), num_instances=4, batch_size=16, seed=0)
+        PidDataset(pids), num_instances=4, batch_size=16, seed=0,
+        mode='balanced')
     # round(N / K) groups, cut to whole batches of 4 groups
     groups = int(len(pids) / 4 + 0.5)
     assert len(sampler) == groups // 4 * 16
@@ -66,17 +71,20 @@ def test_epoch_covers_about_the_dataset():
     assert len(seen) > 0.8 * len(pids)
 
 
-def test_small_identities_sampled_with_replacement():
+@MODES
+def test_small_identities_sampled_with_replacement(mode):
     pids = [0] * 1 + [1] * 2 + [2] * 4 + [3] * 5
     sampler = IdentityBalancedSampler(
-        PidDataset(pids), num_instances=4, batch_size=8, seed=3)
+        PidDataset(pids), num_instances=4, batch_size=8, seed=3, mode=mode)
     groups = sampler.global_batches().reshape(-1, 4)
     for group in groups:
         assert len({pids[i] for i in group}) == 1
     by_pid = {pids[g[0]]: sorted(g) for g in groups}
     assert by_pid.get(0, [0] * 4) == [0] * 4  # one image, repeated K times
-    if 1 in by_pid:
+    if 1 in by_pid and mode == 'balanced':
         assert set(by_pid[1]) == {1, 2}  # both images, one repeated
+    if 1 in by_pid:
+        assert set(by_pid[1]) <= {1, 2}
 
 
 def test_heavy_identity_is_capped():
@@ -84,7 +92,8 @@ def test_heavy_identity_is_capped():
     # can hold the big one only once, so it cannot fill the epoch alone
     pids = [0] * 40 + [1] * 4 + [2] * 4 + [3] * 4
     sampler = IdentityBalancedSampler(
-        PidDataset(pids), num_instances=4, batch_size=16, seed=0)
+        PidDataset(pids), num_instances=4, batch_size=16, seed=0,
+        mode='balanced')
     batches = batches_of(sampler, 16)
     assert len(batches) == len(pids) // 4 // 4
     for batch in batches:
@@ -96,11 +105,13 @@ def test_heavy_identity_is_capped():
         }
 
 
-def test_deterministic_by_seed_and_epoch():
+@MODES
+def test_deterministic_by_seed_and_epoch(mode):
     ds = PidDataset(imbalanced_pids())
 
     def order(seed, epoch):
-        s = IdentityBalancedSampler(ds, 4, batch_size=16, seed=seed)
+        s = IdentityBalancedSampler(ds, 4, batch_size=16, seed=seed,
+                                    mode=mode)
         s.set_epoch(epoch)
         return list(s)
 
@@ -110,10 +121,12 @@ def test_deterministic_by_seed_and_epoch():
     assert order(5, 0) != order(6, 0)
 
 
-def test_no_shuffle_is_fixed_and_ordered():
+@MODES
+def test_no_shuffle_is_fixed_and_ordered(mode):
     pids = [2, 0, 1, 0, 2, 1, 0, 2, 1, 0, 1, 2]
     s = IdentityBalancedSampler(
-        PidDataset(pids), num_instances=2, batch_size=6, shuffle=False, seed=0)
+        PidDataset(pids), num_instances=2, batch_size=6, shuffle=False,
+        seed=0, mode=mode)
     first = list(s)
     s.set_epoch(3)
     assert list(s) == first
@@ -122,7 +135,8 @@ def test_no_shuffle_is_fixed_and_ordered():
             == [2, 2, 2]
 
 
-def test_ranks_get_disjoint_equal_slices(monkeypatch):
+@MODES
+def test_ranks_get_disjoint_equal_slices(monkeypatch, mode):
     # every identity has a multiple of K items: no index is drawn twice
     pids = [i for i in range(23) for _ in range(4 * (1 + i % 3))]
     ds = PidDataset(pids)
@@ -131,7 +145,8 @@ def test_ranks_get_disjoint_equal_slices(monkeypatch):
     for rank in range(world):
         monkeypatch.setattr(
             identity_sampler, 'get_dist_info', lambda rank=rank: (rank, world))
-        s = IdentityBalancedSampler(ds, num_instances=4, batch_size=8, seed=7)
+        s = IdentityBalancedSampler(ds, num_instances=4, batch_size=8, seed=7,
+                                    mode=mode)
         s.set_epoch(2)
         per_rank.append(list(s))
         assert len(s) == len(per_rank[-1])
@@ -155,7 +170,8 @@ def test_unsynchronised_seed_is_drawn_via_sync_random_seed(monkeypatch):
 
 def test_without_batch_size_yields_k_groups():
     pids = imbalanced_pids()
-    s = IdentityBalancedSampler(PidDataset(pids), num_instances=4, seed=0)
+    s = IdentityBalancedSampler(PidDataset(pids), num_instances=4, seed=0,
+                                mode='balanced')
     order = list(s)
     assert len(order) == int(len(pids) / 4 + 0.5) * 4
     for i in range(0, len(order), 4):
@@ -171,7 +187,51 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match='num_instances'):
         IdentityBalancedSampler(ds, num_instances=0)
     with pytest.raises(TypeError, match='get_pids'):
-        IdentityBalancedSampler([1, 2, 3], num_instances=1)
+        IdentityBalancedSampler([1, 2, 3], num_instances=1, batch_size=1)
+    with pytest.raises(ValueError, match='needs batch_size'):
+        IdentityBalancedSampler(ds, num_instances=2)
+    with pytest.raises(ValueError, match='mode must be one of'):
+        IdentityBalancedSampler(ds, num_instances=2, batch_size=4,
+                                mode='official')
+
+
+def test_exhaust_stops_when_fewer_than_p_identities_are_left():
+    # P = 3 = every identity: each batch takes one group of each, so the
+    # epoch ends when the smallest identity runs out (2 groups), and the
+    # identities' remainders (n mod K) are never drawn
+    pids = [0] * 8 + [1] * 13 + [2] * 22
+    s = IdentityBalancedSampler(PidDataset(pids), num_instances=4,
+                                batch_size=12, seed=0)
+    for epoch in range(3):
+        s.set_epoch(epoch)
+        order = list(s)
+        assert len(order) == len(s) == 2 * 12
+        assert len(set(order)) == len(order)  # no item twice in an epoch
+    bal = IdentityBalancedSampler(PidDataset(pids), num_instances=4,
+                                  batch_size=12, seed=0, mode='balanced')
+    assert len(bal) == 3 * 12
+
+
+def test_exhaust_epoch_is_shorter_on_uneven_identities():
+    # a PRCC-like training set: 150 identities with 3-500 items (18,170);
+    # identities are drawn uniformly, so large ones are left over and the
+    # strong baseline's sampler gives ~258 batches of 64, not 284
+    rng = np.random.default_rng(3)
+    counts = np.clip(rng.lognormal(np.log(100), 0.6, 150).astype(int), 3,
+                     500)
+    pids = np.repeat(np.arange(150), counts).tolist()
+    lengths = []
+    for seed in range(3):
+        s = IdentityBalancedSampler(PidDataset(pids), num_instances=4,
+                                    batch_size=64, seed=seed)
+        batches = batches_of(s, 64)
+        lengths.append(len(batches))
+        for batch in batches:
+            assert sorted(collections.Counter(
+                pids[i] for i in batch).values()) == [4] * 16
+    bound = int((counts - counts % 4).sum() / 64)
+    assert all(240 <= n <= 275 for n in lengths), lengths
+    assert max(lengths) < 0.95 * bound
 
 
 def test_registry_and_large_dataset_speed():
@@ -192,12 +252,16 @@ def test_registry_and_large_dataset_speed():
             return self.pids
 
     ds = Big()
-    sampler = DATA_SAMPLERS.build(
-        dict(type='IdentityBalancedSampler', num_instances=4, batch_size=64),
-        default_args=dict(dataset=ds, seed=0))
-    start = time.perf_counter()
-    order = np.fromiter(iter(sampler), dtype=np.int64)
-    assert time.perf_counter() - start < 5
-    assert abs(len(order) - len(ds)) < 64
-    per_batch = ds.pids[order].reshape(-1, 64)
-    assert all(len(np.unique(b)) == 16 for b in per_batch[:50])
+    # exhaust drops each identity's n mod K items (6 items: one group)
+    usable = int((ds.pids.size - (np.bincount(ds.pids) % 4).sum()))
+    for mode, expected in (('balanced', len(ds)), ('exhaust', usable)):
+        sampler = DATA_SAMPLERS.build(
+            dict(type='IdentityBalancedSampler', num_instances=4,
+                 batch_size=64, mode=mode),
+            default_args=dict(dataset=ds, seed=0))
+        start = time.perf_counter()
+        order = np.fromiter(iter(sampler), dtype=np.int64)
+        assert time.perf_counter() - start < 5
+        assert abs(len(order) - expected) < 64 * 4, mode
+        per_batch = ds.pids[order].reshape(-1, 64)
+        assert all(len(np.unique(b)) == 16 for b in per_batch[:50])

@@ -1,5 +1,8 @@
 # CUHK-PEDES (Li et al., CVPR 2017): data/CUHK-PEDES/{reid_raw.json,imgs/}
 # 11,003 train identities; test: 6,156 captions x 3,074 images.
+# Images are decoded and resized with Pillow as IRRA's and CFine's
+# torchvision pipelines do (Pillow's bicubic antialiases when shrinking,
+# OpenCV's does not).
 dataset_type = 'CUHKPEDES'
 data_root = 'data/CUHK-PEDES'
 img_size = (384, 128)  # (H, W)
@@ -13,9 +16,9 @@ text_pipeline = [
         truncation='keep_eot'),
 ]
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
     dict(type='Resize', scale=(img_size[1], img_size[0]),
-         interpolation='bicubic'),
+         interpolation='bicubic', backend='pillow'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     # IRRA's augmentation: pad 10 + random crop, random erasing
     dict(type='RandomCrop', crop_size=img_size, padding=10),
@@ -24,9 +27,9 @@ train_pipeline = [
          fill_color=(104, 117, 123)),  # the CLIP mean, BGR
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
     dict(type='Resize', scale=(img_size[1], img_size[0]),
-         interpolation='bicubic'),
+         interpolation='bicubic', backend='pillow'),
 ]
 
 train_dataloader = dict(

@@ -1,6 +1,9 @@
 # CUHK-PEDES as CFine's official code feeds it (cfine-spec.md §2.2-2.3):
 # 224x224 bicubic squash + flip, BERT WordPiece captions of 100 tokens,
-# random pairs, batch 32.
+# random pairs, batch 32. Images are decoded and resized with Pillow, as the
+# official torchvision pipeline does: Pillow's bicubic resize antialiases
+# when it shrinks, OpenCV's does not (up to 15 intensity levels apart on a
+# 330x120 JPEG; docs/methods/fidelity.md).
 _base_ = ['./cuhk_pedes.py']
 img_size = (224, 224)
 text_pipeline = [
@@ -13,13 +16,15 @@ text_pipeline = [
         truncation='keep_eot'),
 ]
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(224, 224), interpolation='bicubic'),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    dict(type='Resize', scale=(224, 224), interpolation='bicubic',
+         backend='pillow'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(224, 224), interpolation='bicubic'),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    dict(type='Resize', scale=(224, 224), interpolation='bicubic',
+         backend='pillow'),
 ]
 train_dataloader = dict(
     batch_size=32,

@@ -9,7 +9,9 @@ scale = (img_size[1], img_size[0])  # mmcv Resize takes (W, H)
 
 # CLIP-ReID's train transforms (ccaf-spec.md §5.7) applied jointly to the image
 # and its parsing mask (§4.3), then the shielding view, then random erasing
-# drawn independently per view. backend='pillow' as CLIP-ReID (PIL) and so the
+# drawn independently per view: timm's RandomErasing(p=0.5, mode='pixel') as
+# CLIP-ReID applies it to the normalised tensor (fill_color/fill_std = the
+# data preprocessor's mean/std; the erased views come out float32). backend='pillow' as CLIP-ReID (PIL) and so the
 # bicubic image and the nearest mask stay aligned.
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -26,9 +28,8 @@ train_pipeline = [
         auto_remap=True,
         share_random_params=False,
         transforms=[
-            # timm RandomErasing(p=0.5, mode='pixel') on 0-255 pixels
             dict(type='RandomErasing', erase_prob=0.5, min_area_ratio=0.02,
-                 max_area_ratio=1 / 3, mode='rand',
+                 max_area_ratio=1 / 3, mode='pixel', impl='timm',
                  fill_color=(127.5, 127.5, 127.5),
                  fill_std=(127.5, 127.5, 127.5))
         ]),
@@ -43,8 +44,8 @@ train_pipeline_nomask = [
     # mmpretrain's RandomCrop pads 10 px on every side, then crops
     dict(type='RandomCrop', crop_size=img_size, padding=10, pad_val=0),
     dict(type='RandomErasing', erase_prob=0.5, min_area_ratio=0.02,
-         max_area_ratio=1 / 3, mode='rand', fill_color=(127.5, 127.5, 127.5),
-         fill_std=(127.5, 127.5, 127.5)),
+         max_area_ratio=1 / 3, mode='pixel', impl='timm',
+         fill_color=(127.5, 127.5, 127.5), fill_std=(127.5, 127.5, 127.5)),
     dict(type='PackReIDInputs'),
 ]
 # Stage-1 feature cache: test transforms over the training images (CLIP-ReID),
@@ -74,8 +75,10 @@ train_dataloader = dict(
     batch_size=64,  # P = 16 identities x K = 4 images
     num_workers=4,
     persistent_workers=True,
+    # CLIP-ReID's RandomIdentitySampler epoch: identities drawn uniformly
+    # until fewer than P = 16 have groups of K = 4 left
     sampler=dict(type='IdentityBalancedSampler', num_instances=4,
-                 batch_size=64),
+                 batch_size=64, mode='exhaust'),
     collate_fn=dict(type='reid_collate'),
     dataset=dict(
         type=dataset_type,

@@ -25,7 +25,7 @@ train_pipeline = [
         share_random_params=False,
         transforms=[
             dict(type='RandomErasing', erase_prob=0.5, min_area_ratio=0.02,
-                 max_area_ratio=1 / 3, mode='rand',
+                 max_area_ratio=1 / 3, mode='pixel', impl='timm',
                  fill_color=(127.5, 127.5, 127.5),
                  fill_std=(127.5, 127.5, 127.5))
         ]),
@@ -38,8 +38,8 @@ train_pipeline_nomask = [
     # mmpretrain's RandomCrop pads 5 px on every side, then crops
     dict(type='RandomCrop', crop_size=img_size, padding=5, pad_val=0),
     dict(type='RandomErasing', erase_prob=0.5, min_area_ratio=0.02,
-         max_area_ratio=1 / 3, mode='rand', fill_color=(127.5, 127.5, 127.5),
-         fill_std=(127.5, 127.5, 127.5)),
+         max_area_ratio=1 / 3, mode='pixel', impl='timm',
+         fill_color=(127.5, 127.5, 127.5), fill_std=(127.5, 127.5, 127.5)),
     dict(type='PackReIDInputs'),
 ]
 stage1_pipeline = [

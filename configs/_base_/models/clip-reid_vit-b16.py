@@ -14,7 +14,9 @@ model = dict(
         arch='ViT-B-16',
         pretrained=clip_weights,
         img_size=(256, 128),  # = the dataset configs' img_size
-        interpolation='bilinear'),
+        interpolation='bilinear',
+        # CLIP-ReID resizes OpenAI's fp16 positional embedding in fp16
+        resize_in_file_dtype=True),
     text_encoder=dict(
         type='OpenCLIPTextTransformer',
         arch='ViT-B-16',

@@ -2,8 +2,9 @@
 # (TwoStageEpochBasedTrainLoop) with one optimizer per parameter group.
 #  stage 1 (epochs 1-120): prompts only; Adam 3.5e-4, wd 1e-4; timm cosine on
 #    the absolute epoch, linear warm-up from 1e-5 over 5 epochs, eta_min 1e-6.
-#  stage 2 (epochs 121-180): image encoder + heads; Adam 5e-6, wd 1e-4, biases
-#    lr x2; warm-up factor 0.19 -> 1.0 over stage-2 epochs 1-10, x0.1 from
+#  stage 2 (epochs 121-180): image encoder + heads; Adam 5e-6, wd 1e-4, lr x2
+#    for every parameter named *bias* (LayerNorm and attention in_proj biases
+#    too); warm-up factor 0.19 -> 1.0 over stage-2 epochs 1-10, x0.1 from
 #    stage-2 epochs 30 and 50 (1-based), as CLIP-ReID's WarmupMultiStepLR.
 # tests/test_configs/test_ccaf_configs.py traces these per epoch.
 stage1_epochs = 120
@@ -19,7 +20,12 @@ optim_wrapper = dict(
         modules=['image_encoder', 'head'],
         type='OptimWrapper',
         optimizer=dict(type='Adam', lr=5e-6, weight_decay=1e-4),
-        paramwise_cfg=dict(bias_lr_mult=2.0, bias_decay_mult=1.0)))
+        # CLIP-ReID doubles the lr of every parameter whose name contains
+        # "bias": also the LayerNorm biases and the attention in_proj_bias.
+        # mmengine's bias_lr_mult would skip norm layers and match only
+        # parameters named exactly "bias", so a substring custom key is used.
+        paramwise_cfg=dict(
+            custom_keys={'bias': dict(lr_mult=2.0, decay_mult=1.0)})))
 param_scheduler = dict(
     prompt=[
         dict(

@@ -48,11 +48,31 @@ def dataset_pids(dataset: Sized) -> np.ndarray:
     return pids
 
 
+#: Epoch modes of :class:`IdentityBalancedSampler`.
+MODES = ('exhaust', 'balanced')
+
+
 @DATA_SAMPLERS.register_module()
 class IdentityBalancedSampler(Sampler):
     """P x K sampler: each batch holds P identities with K items each.
 
-    Every epoch, each identity is cut into groups of K of its items
+    Two ways to lay out an epoch (``mode``):
+
+    ``'exhaust'`` (default) is the ``RandomIdentitySampler`` of the ReID
+    strong baseline (Luo et al., CVPR-W 2019, arXiv 1903.07071) that
+    CLIP-ReID and most ReID codebases train with. Every epoch, each
+    identity's items are shuffled and cut into groups of K (the last
+    ``n mod K`` items are dropped; an identity with fewer than K items
+    gets one group drawn with replacement). Then, while at least P
+    identities still have groups, P of them are drawn uniformly (without
+    replacement) and each gives its next group to the batch. Identities
+    with many items are therefore left over at the end: an epoch has a
+    random number of batches, fewer than the dataset size suggests (258
+    instead of 284 batches of 64 for 18,170 items of 150 identities with
+    3-500 items each). ``len(self)`` is the current epoch's exact count.
+
+    ``'balanced'`` covers about the whole dataset every epoch: each
+    identity is cut into groups of K of its items
     (identities with fewer than K items are filled up by sampling their
     items again, with replacement). An identity gets ``floor(n / K)``
     groups (at least one) and the remaining groups, up to ``round(N / K)``
@@ -69,9 +89,10 @@ class IdentityBalancedSampler(Sampler):
     each batch are then shuffled. Without ``batch_size`` the K-groups are
     only shuffled, so a batch may hold two groups of one identity.
 
-    Distributed: every rank computes the same global order (same seed and
-    epoch; ``seed=None`` is synchronised with ``sync_random_seed``) and takes
-    a disjoint, equal, contiguous run of whole batches of it. Batches that do
+    Distributed (both modes): every rank computes the same global order
+    (same seed and epoch; ``seed=None`` is synchronised with
+    ``sync_random_seed``) and takes a disjoint, equal, contiguous run of
+    whole batches of it. Batches that do
     not divide evenly among the ranks are dropped, so ``len(self)`` (per
     rank) is a multiple of ``batch_size`` (of K without it) and the
     dataloader should use ``drop_last=False``.
@@ -89,6 +110,9 @@ class IdentityBalancedSampler(Sampler):
             order, items in dataset order), for debugging. Defaults to True.
         seed (int, optional): Random seed, identical on all ranks; the
             Runner passes its own. Defaults to None (synchronised random).
+        mode (str): ``'exhaust'`` (the strong baseline's and CLIP-ReID's
+            epoch, default) or ``'balanced'`` (about the dataset size per
+            epoch); see above. ``'exhaust'`` needs ``batch_size``.
     """
 
     def __init__(self,
@@ -96,7 +120,8 @@ class IdentityBalancedSampler(Sampler):
                  num_instances: int = 4,
                  batch_size: Optional[int] = None,
                  shuffle: bool = True,
-                 seed: Optional[int] = None) -> None:
+                 seed: Optional[int] = None,
+                 mode: str = 'exhaust') -> None:
         if num_instances < 1:
             raise ValueError(f'num_instances must be >= 1, got '
                              f'{num_instances}')
@@ -105,6 +130,15 @@ class IdentityBalancedSampler(Sampler):
             raise ValueError(
                 f'batch_size ({batch_size}) must be a positive multiple of '
                 f'num_instances ({num_instances})')
+        if mode not in MODES:
+            raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+        if mode == 'exhaust' and batch_size is None:
+            raise ValueError(
+                "mode='exhaust' draws P identities per batch and needs "
+                "batch_size (P = batch_size / num_instances); pass it or "
+                "use mode='balanced'")
+        self.mode = mode
+        self._epoch_cache = None
         self.rank, self.world_size = get_dist_info()
         self.dataset = dataset
         self.num_instances = num_instances
@@ -208,12 +242,56 @@ class IdentityBalancedSampler(Sampler):
             picked = rng.permutation(np.concatenate([picked, refill]))
         return picked[:need].reshape(count, -1)
 
+    def _exhaust_batches(self, rng: np.random.Generator) -> np.ndarray:
+        """The ``'exhaust'`` epoch: ``batches x P x K`` (all ranks)."""
+        k, p = self.num_instances, self.ids_per_batch
+        groups, left = [], np.empty(self.num_identities, dtype=np.int64)
+        for ident, members in enumerate(self._members):
+            if len(members) < k:
+                # too few items: K of them drawn with replacement
+                picked = (rng.choice(members, k, replace=True)
+                          if self.shuffle else np.resize(members, k))
+            else:
+                picked = rng.permutation(members) if self.shuffle else members
+                picked = picked[:len(picked) - len(picked) % k]
+            groups.append(picked.reshape(-1, k))
+            left[ident] = len(groups[-1])
+        taken = np.zeros(self.num_identities, dtype=np.int64)
+        avail = np.flatnonzero(left)
+        batches = []
+        while len(avail) >= p:
+            chosen = (rng.choice(avail, p, replace=False)
+                      if self.shuffle else avail[:p])
+            batches.append(np.stack(
+                [groups[i][taken[i]] for i in chosen.tolist()]))
+            taken[chosen] += 1
+            avail = avail[taken[avail] < left[avail]]
+        usable = len(batches) - len(batches) % self.world_size
+        if usable == 0:
+            raise RuntimeError(
+                f'epoch {self.epoch} gave {len(batches)} batches, fewer than '
+                f'one per rank ({self.world_size} ranks)')
+        return np.stack(batches[:usable])
+
     def global_batches(self) -> np.ndarray:
         """The epoch's batches for all ranks: ``num_batches x P x K``.
 
-        Deterministic given ``seed`` and ``epoch`` (and ``shuffle``).
+        Deterministic given ``seed`` and ``epoch`` (and ``shuffle``); in
+        ``'exhaust'`` mode ``num_batches`` varies with the epoch.
         """
+        key = (self.seed, self.epoch, self.shuffle)
+        if self._epoch_cache is not None and self._epoch_cache[0] == key:
+            return self._epoch_cache[1]
         rng = np.random.default_rng([self.seed % 2**63, self.epoch])
+        if self.mode == 'exhaust':
+            batches = self._exhaust_batches(rng)
+        else:
+            batches = self._balanced_batches(rng)
+        self._epoch_cache = (key, batches)
+        return batches
+
+    def _balanced_batches(self, rng: np.random.Generator) -> np.ndarray:
+        """The ``'balanced'`` epoch: ``num_batches x P x K`` (all ranks)."""
         counts = self._group_counts(rng)
         idents = np.flatnonzero(counts)
         if self.shuffle:
@@ -233,13 +311,16 @@ class IdentityBalancedSampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         """Indices of this rank's batches, batch after batch."""
-        per_rank = self.num_batches // self.world_size
-        mine = self.global_batches()[self.rank * per_rank:(self.rank + 1) *
-                                     per_rank]
+        batches = self.global_batches()
+        per_rank = len(batches) // self.world_size
+        mine = batches[self.rank * per_rank:(self.rank + 1) * per_rank]
         return iter(mine.reshape(-1).tolist())
 
     def __len__(self) -> int:
-        """Number of indices this rank yields per epoch."""
+        """Number of indices this rank yields in the current epoch."""
+        if self.mode == 'exhaust':
+            return (len(self.global_batches()) // self.world_size *
+                    self.ids_per_batch * self.num_instances)
         return self.num_samples
 
     def set_epoch(self, epoch: int) -> None:

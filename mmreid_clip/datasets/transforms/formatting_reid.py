@@ -29,7 +29,10 @@ class PackReIDInputs(BaseTransform):
 
     Every view stays BGR and uint8 as loaded; ``ReIDDataPreprocessor`` flips
     and normalises on the device (four times smaller DataLoader batches than
-    float). ``gt_label`` is the pid; the metainfo holds ``pid``, ``camid``,
+    float). A float32 view on the same 0-255 scale is packed as float32
+    (``RandomErasing(impl='timm')`` fills beyond 0-255); an item that went
+    through a ``Normalize`` transform is refused, so nothing is normalised
+    twice. ``gt_label`` is the pid; the metainfo holds ``pid``, ``camid``,
     ``clothes_id``, ``subset``, ``img_path``, ``tracklet_id`` when the item
     has one, and any ``meta_keys`` present.
 
@@ -46,8 +49,9 @@ class PackReIDInputs(BaseTransform):
     Raises:
         KeyError: ``img`` or one of ``pid``, ``camid``, ``clothes_id``,
             ``subset`` is missing.
-        TypeError / ValueError: A view is not a uint8 H x W x 3 array, or
-            the views differ in shape.
+        TypeError / ValueError: A view is not a uint8 or float32 H x W x 3
+            array, the item was normalised in the pipeline, or the views
+            differ in shape.
     """
 
     REQUIRED_KEYS = ('pid', 'camid', 'clothes_id', 'subset')
@@ -73,11 +77,11 @@ class PackReIDInputs(BaseTransform):
         if img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f'{where}: results[{key!r}] should be H x W x 3,'
                              f' got shape {img.shape}')
-        if img.dtype != np.uint8:
+        if img.dtype not in (np.uint8, np.float32):
             raise TypeError(
                 f'{where}: results[{key!r}] is {img.dtype}; views are packed '
-                'as uint8 (0-255) and normalised by ReIDDataPreprocessor, '
-                'drop to_float32/Normalize from the pipeline')
+                'as uint8 (or float32) on the 0-255 scale and normalised by '
+                'ReIDDataPreprocessor')
         return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
 
     def transform(self, results: dict) -> dict:
@@ -87,6 +91,10 @@ class PackReIDInputs(BaseTransform):
         if results.get('img') is None:
             raise KeyError(f'{where} has no "img": the pipeline must start '
                            'with LoadImageFromFile')
+        if 'img_norm_cfg' in results:
+            raise ValueError(
+                f'{where} was normalised in the pipeline (img_norm_cfg is '
+                'set); ReIDDataPreprocessor normalises, drop Normalize')
         missing = [k for k in self.REQUIRED_KEYS if results.get(k) is None]
         if missing:
             raise KeyError(f'{where} lacks {missing}; ReID items need '

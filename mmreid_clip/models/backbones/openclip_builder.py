@@ -161,7 +161,9 @@ def resize_vision_pos_embed(pos_embed: torch.Tensor,
                             new_grid: Tuple[int, int],
                             old_grid: Optional[Tuple[int, int]] = None,
                             interpolation: str = 'bicubic',
-                            num_prefix_tokens: int = 1) -> torch.Tensor:
+                            num_prefix_tokens: int = 1,
+                            compute_dtype: torch.dtype = torch.float32
+                            ) -> torch.Tensor:
     """Interpolate a ViT positional embedding to another patch grid.
 
     The prefix (class) token rows are kept as they are; the patch rows are
@@ -179,6 +181,9 @@ def resize_vision_pos_embed(pos_embed: torch.Tensor,
         old_grid: ``(Ho, Wo)``; inferred for square grids when None.
         interpolation: ``'bicubic'`` or ``'bilinear'``.
         num_prefix_tokens: Rows before the patch rows.
+        compute_dtype: dtype the interpolation runs in. float32 by default
+            (exact for fp16 weights); float16 rounds as CLIP-ReID does,
+            which interpolates OpenAI's fp16 archive tensor as it is.
 
     Returns:
         ``(num_prefix_tokens + Hn*Wn) x W``, same dtype as ``pos_embed``.
@@ -203,7 +208,8 @@ def resize_vision_pos_embed(pos_embed: torch.Tensor,
     if tuple(old_grid) == new_grid:
         return pos_embed
     width = pos_embed.shape[1]
-    grid = patches.float().reshape(1, *old_grid, width).permute(0, 3, 1, 2)
+    grid = patches.to(compute_dtype).reshape(1, *old_grid,
+                                             width).permute(0, 3, 1, 2)
     grid = F.interpolate(
         grid,
         size=new_grid,
@@ -453,11 +459,17 @@ def _load_state_dict(model: nn.Module,
                      state_dict: Dict[str, torch.Tensor],
                      interpolation: str,
                      source: str,
-                     tower: Optional[str] = None) -> None:
+                     tower: Optional[str] = None,
+                     resize_in_file_dtype: bool = False) -> None:
     """Fit a state dict to ``model`` (layout, grids) and load it strictly
     (every key of ``tower``, or of the whole model for None)."""
+    vis_key = 'visual.positional_embedding'
+    resize_dtype = torch.float32
+    if resize_in_file_dtype and vis_key in state_dict:
+        resize_dtype = state_dict[vis_key].dtype
     # fp32 first (OpenAI's archive is mostly fp16), so interpolating the
-    # positional embedding does not round through half precision
+    # positional embedding does not round through half precision (unless
+    # resize_in_file_dtype asks for the file's precision)
     state_dict = {
         k: v.float() if v.is_floating_point() else v
         for k, v in state_dict.items()
@@ -485,7 +497,6 @@ def _load_state_dict(model: nn.Module,
             # input does at run time); longer ones were refused earlier
             state_dict[pos_key] = state_dict[pos_key][:n_model]
 
-    vis_key = 'visual.positional_embedding'
     if vis_key in state_dict and vis_key in expected and hasattr(
             model.visual, 'grid_size'):
         old = state_dict[vis_key]
@@ -493,7 +504,9 @@ def _load_state_dict(model: nn.Module,
         old_grid = _checkpoint_grid(old.shape[0] - 1, new_grid, source)
         if old_grid != new_grid:
             state_dict[vis_key] = resize_vision_pos_embed(
-                old, new_grid, old_grid, interpolation=interpolation)
+                old.to(resize_dtype), new_grid, old_grid,
+                interpolation=interpolation,
+                compute_dtype=resize_dtype).float()
             _log(f'Resized the visual positional embedding of {source} from '
                  f'the {old_grid[0]}x{old_grid[1]} to the {new_grid[0]}x'
                  f'{new_grid[1]} patch grid ({interpolation})')
@@ -525,6 +538,33 @@ def _load_state_dict(model: nn.Module,
         model.load_state_dict(state_dict, strict=False)
 
 
+def set_patch_stride(visual: nn.Module, stride: int) -> None:
+    """Give an open_clip ViT's patch embedding another stride.
+
+    The patch grid becomes ``((H - P) // stride + 1, (W - P) // stride + 1)``
+    for patch size ``P`` and ``visual.grid_size`` is updated; the positional
+    embedding gets a freshly initialised table of the new length (open_clip's
+    init scale), which loading weights then replaces by the trained one
+    resized to the new grid (:func:`_load_state_dict`).
+
+    Args:
+        visual: An open_clip ``VisionTransformer``.
+        stride: New stride, ``1 <= stride <= P``.
+    """
+    patch = tuple(visual.conv1.kernel_size)
+    if isinstance(stride, bool) or int(stride) != stride or not (
+            1 <= stride <= min(patch)):
+        raise ValueError(f'patch stride must be an integer in [1, '
+                         f'{min(patch)}] (the patch size), got {stride!r}')
+    h, w = visual.image_size
+    grid = ((h - patch[0]) // stride + 1, (w - patch[1]) // stride + 1)
+    visual.conv1.stride = (int(stride), int(stride))
+    visual.grid_size = grid
+    width = visual.positional_embedding.shape[1]
+    visual.positional_embedding = nn.Parameter(
+        width**-0.5 * torch.randn(grid[0] * grid[1] + 1, width))
+
+
 def uses_quick_gelu(model: nn.Module) -> bool:
     """Whether every transformer MLP of ``model`` uses ``QuickGELU``."""
     acts = [
@@ -553,7 +593,9 @@ def build_open_clip(arch: Union[str, dict],
                     quick_gelu: Optional[bool] = None,
                     interpolation: str = 'bicubic',
                     context_length: Optional[int] = None,
-                    tower: Optional[str] = None) -> nn.Module:
+                    tower: Optional[str] = None,
+                    patch_stride: Optional[int] = None,
+                    resize_in_file_dtype: bool = False) -> nn.Module:
     """Build an open_clip CLIP model in fp32 on the CPU and load its weights.
 
     Weight sources (``pretrained``):
@@ -586,6 +628,17 @@ def build_open_clip(arch: Union[str, dict],
         context_length: Text positions to keep; None keeps the arch's. With
             weights it may only shrink the trained context (the first
             positions are kept).
+        patch_stride: Stride of the patch embedding; None keeps the patch
+            size. A smaller stride overlaps the patches (CLIP-ReID's "OLP",
+            arXiv 2211.13977 §4.1: stride 12 gives ViT-B/16 a 21x10 grid at
+            256x128). The grid is set before the weights are loaded, so the
+            trained positional embedding is resized once, straight to the
+            overlapping grid, as CLIP-ReID does.
+        resize_in_file_dtype: Interpolate the visual positional embedding
+            in the dtype it is stored in (fp16 for OpenAI's archive), as
+            CLIP-ReID does, instead of float32 (default, the exact
+            interpolation). The two differ by one fp16 rounding step
+            (up to ~2e-4 of the largest entry at 14x14 -> 21x10).
         tower: ``'visual'`` or ``'text'`` when the caller keeps only that
             tower: only its keys are loaded (and checked), so a file whose
             other tower has another shape (e.g. a visual positional
@@ -667,11 +720,14 @@ def build_open_clip(arch: Union[str, dict],
         cfg['text_cfg']['context_length'] = context_length
 
     model = _instantiate(cfg)
+    if patch_stride is not None:
+        set_patch_stride(model.visual, patch_stride)
     if state_dict is None:
         _log(f'open_clip arch {arch if name is None else name!r}: no '
              'pretrained weights given, random initialisation')
     else:
-        _load_state_dict(model, state_dict, interpolation, source, tower)
+        _load_state_dict(model, state_dict, interpolation, source, tower,
+                         resize_in_file_dtype)
         _log(f'Loaded CLIP weights {source} into arch '
              f'{arch if name is None else name!r} (quick_gelu='
              f'{bool(quick_gelu)})')

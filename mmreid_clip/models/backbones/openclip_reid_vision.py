@@ -5,7 +5,6 @@ import torch
 import torch.nn as nn
 
 from mmreid_clip.registry import MODELS
-from .openclip_builder import resize_vision_pos_embed
 from .openclip_vision import OpenCLIPVisionTransformer
 
 
@@ -29,16 +28,24 @@ class OpenCLIPReIDVisionTransformer(OpenCLIPVisionTransformer):
         img_size: Input ``(H, W)``; CLIP-ReID uses ``(256, 128)``.
         stride: Patch-embedding stride; None keeps the patch size. A smaller
             stride gives CLIP-ReID's overlapping patches ("OLP", e.g. 12 for
-            ViT-B/16: a 21x10 grid at 256x128); the positional embedding is
-            resized to the new grid.
+            ViT-B/16: a 21x10 grid at 256x128); the trained positional
+            embedding is resized once, straight from its own grid (14x14)
+            to the new one, as CLIP-ReID does.
         sie_cameras: Number of cameras for SIE (side-information embedding,
             a learnt ``num_cams x width`` table added to the CLS token); 0
             disables it (CLIP-ReID's and CCAF's default).
-        sie_coef: Factor on the SIE embedding (CLIP-ReID ``SIE_COE``).
+        sie_coef: Factor on the SIE embedding (CLIP-ReID ``SIE_COE``). The
+            default 3.0 is the official code's default; the commands of
+            CLIP-ReID's README that produced the published SIE numbers pass
+            1.0, which the SIE configs of this zoo set.
         interpolation: Positional-embedding resize; ``'bilinear'`` as
             CLIP-ReID.
         quick_gelu: MLP activation; None picks what the weights need.
         frozen: Stop gradients and keep the tower in eval mode.
+        resize_in_file_dtype: Resize the positional embedding in the
+            weights file's dtype (fp16 for OpenAI's archive), as CLIP-ReID
+            does; False resizes in float32 (one fp16 rounding step more
+            exact). The CLIP-ReID/CCAF configs set True.
         init_cfg: mmengine init config.
 
     Attributes:
@@ -52,10 +59,11 @@ class OpenCLIPReIDVisionTransformer(OpenCLIPVisionTransformer):
                  img_size: Union[int, Sequence[int], None] = (256, 128),
                  stride: Optional[int] = None,
                  sie_cameras: int = 0,
-                 sie_coef: float = 1.0,
+                 sie_coef: float = 3.0,
                  interpolation: str = 'bilinear',
                  quick_gelu: Optional[bool] = None,
                  frozen: bool = False,
+                 resize_in_file_dtype: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
             arch=arch,
@@ -66,24 +74,9 @@ class OpenCLIPReIDVisionTransformer(OpenCLIPVisionTransformer):
             quick_gelu=quick_gelu,
             interpolation=interpolation,
             frozen=False,
+            stride=stride,
+            resize_in_file_dtype=resize_in_file_dtype,
             init_cfg=init_cfg)
-        visual = self.visual
-        if stride is not None:
-            patch = visual.conv1.kernel_size
-            if stride < 1 or stride > min(patch):
-                raise ValueError(f'stride must be in [1, {min(patch)}] (the '
-                                 f'patch size), got {stride}')
-            h, w = self.img_size
-            grid = ((h - patch[0]) // stride + 1,
-                    (w - patch[1]) // stride + 1)
-            visual.conv1.stride = (stride, stride)
-            visual.positional_embedding = nn.Parameter(
-                resize_vision_pos_embed(
-                    visual.positional_embedding.data,
-                    grid,
-                    old_grid=self.grid_size,
-                    interpolation=interpolation))
-            self.grid_size = grid
         self.stride = stride
         self.sie_coef = sie_coef
         self.sie_cameras = sie_cameras
@@ -103,13 +96,16 @@ class OpenCLIPReIDVisionTransformer(OpenCLIPVisionTransformer):
 
     def forward(self,
                 x: torch.Tensor,
-                camids: Optional[torch.Tensor] = None
-                ) -> Dict[str, torch.Tensor]:
+                camids: Optional[torch.Tensor] = None,
+                with_sie: bool = True) -> Dict[str, torch.Tensor]:
         """Encode images.
 
         Args:
             x: ``B x 3 x H x W`` normalised images, ``(H, W) == img_size``.
             camids: ``B`` camera ids, required when SIE is on.
+            with_sie: Add the SIE camera embedding when SIE is on. False
+                encodes as if SIE were off (no ``camids`` needed), which is
+                how CLIP-ReID's stage 1 builds its feature cache.
 
         Returns:
             dict: ``'f11'``, ``'f12'`` (``B x width``), ``'fp'`` and its
@@ -122,7 +118,7 @@ class OpenCLIPReIDVisionTransformer(OpenCLIPVisionTransformer):
         visual = self.visual
         x = visual.conv1(x).flatten(2).transpose(1, 2)  # B x N x W
         cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
-        if self.sie_embed is not None:
+        if self.sie_embed is not None and with_sie:
             if camids is None:
                 raise ValueError('SIE is on (sie_cameras > 0): pass camids')
             if int(camids.max()) >= self.sie_cameras or int(camids.min()) < 0:

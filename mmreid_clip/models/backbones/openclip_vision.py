@@ -41,6 +41,13 @@ class OpenCLIPVisionTransformer(BaseModule):
         interpolation: Positional-embedding resize, ``'bicubic'`` (open_clip)
             or ``'bilinear'`` (CLIP-ReID).
         frozen: Stop gradients and keep the tower in eval mode.
+        stride: Patch-embedding stride; None keeps the patch size. A
+            smaller stride overlaps the patches; the trained positional
+            embedding is resized once, straight to the resulting grid
+            (see ``build_open_clip``'s ``patch_stride``).
+        resize_in_file_dtype: Resize the positional embedding in the
+            weights file's dtype (fp16 for OpenAI's archive) as CLIP-ReID
+            does, instead of float32; see ``build_open_clip``.
         init_cfg: mmengine init config, applied by ``init_weights`` after
             the CLIP weights are loaded here.
 
@@ -60,6 +67,8 @@ class OpenCLIPVisionTransformer(BaseModule):
                  quick_gelu: Optional[bool] = None,
                  interpolation: str = 'bicubic',
                  frozen: bool = False,
+                 stride: Optional[int] = None,
+                 resize_in_file_dtype: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         model = build_open_clip(
@@ -68,7 +77,9 @@ class OpenCLIPVisionTransformer(BaseModule):
             img_size=img_size,
             quick_gelu=quick_gelu,
             interpolation=interpolation,
-            tower='visual')
+            tower='visual',
+            patch_stride=stride,
+            resize_in_file_dtype=resize_in_file_dtype)
         visual = model.visual
         if not isinstance(visual, VisionTransformer):
             raise NotImplementedError(

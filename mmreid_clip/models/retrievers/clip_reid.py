@@ -66,6 +66,11 @@ class CLIPReID(BaseModel):
         test_feat_keys: Backbone features concatenated at inference.
         test_neck: ``'before'`` (the paper's, default) or ``'after'`` the
             BNNeck for the inference feature.
+        cache_with_sie: Whether the stage-1 feature cache adds the SIE
+            camera embedding (when SIE is on). False (default) is the
+            official code's: its stage 1 calls the image encoder without
+            camera ids, so the prompts learn on camera-free features;
+            True encodes the cache as stage 2 and inference do.
         data_preprocessor: Config of the data preprocessor.
         init_cfg: mmengine init config.
     """
@@ -99,6 +104,7 @@ class CLIPReID(BaseModel):
                  cfm: Optional[dict] = None,
                  test_feat_keys: Sequence[str] = ('f12', 'fp'),
                  test_neck: str = 'before',
+                 cache_with_sie: bool = False,
                  data_preprocessor: Optional[dict] = dict(
                      type='ReIDDataPreprocessor'),
                  init_cfg: Optional[dict] = None) -> None:
@@ -129,6 +135,7 @@ class CLIPReID(BaseModel):
             raise ValueError(f"test_neck must be 'before' or 'after', got "
                              f'{test_neck!r}')
         self.test_neck = test_neck
+        self.cache_with_sie = cache_with_sie
         self.num_classes = num_classes
         self.num_clothes = num_clothes
         self.ifp = MODELS.build(ifp) if ifp else None
@@ -209,7 +216,10 @@ class CLIPReID(BaseModel):
         inputs, samples = data['inputs'], data['data_samples']
         device = next(iter(inputs.values())).device
         camids = (_meta_tensor(samples, 'camid', device)
-                  if self.use_camids else None)
+                  if self.use_camids and self.cache_with_sie else None)
+        # only an SIE encoder knows with_sie; others need not take it
+        skip_sie = ({'with_sie': False}
+                    if self.use_camids and not self.cache_with_sie else {})
         out = {'pids': _meta_tensor(samples, 'pid', device)}
         needed = {self._id_view(): 'feat_id'}
         if self.cfm is not None:
@@ -221,7 +231,8 @@ class CLIPReID(BaseModel):
                     f'stage 1 needs the {view!r} view, the stage-1 '
                     f'dataloader gives {sorted(inputs)}; add ShieldClothes '
                     '(with clothes_img for CFM) to its pipeline')
-            out[key] = self.image_encoder(inputs[view], camids)['fp']
+            out[key] = self.image_encoder(inputs[view], camids,
+                                          **skip_sie)['fp']
         return out
 
     @torch.no_grad()
