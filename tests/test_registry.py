@@ -25,7 +25,12 @@ def test_scope_and_parent_lookups():
         assert registry.get(name) is not None, name
     # mmpretrain's and mmengine's, without prefixes
     assert MODELS.get('ImageClassifier').__module__.startswith('mmpretrain')
-    assert TRANSFORMS.get('RandomErasing').__module__.startswith('mmpretrain')
+    assert TRANSFORMS.get('RandomFlip') is not None
+    assert TRANSFORMS.get('mmpretrain.RandomErasing').__module__.startswith(
+        'mmpretrain')
+    # ours extends mmpretrain's (impl='timm') under the same name
+    assert issubclass(TRANSFORMS.get('RandomErasing'),
+                      TRANSFORMS.get('mmpretrain.RandomErasing'))
     assert OPTIM_WRAPPERS.get('OptimWrapper') is not None
 
 

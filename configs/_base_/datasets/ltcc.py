@@ -6,15 +6,18 @@ dataset_type = 'LTCC'
 data_root = 'data/LTCC_ReID'
 img_size = (256, 128)  # (H, W)
 scale = (img_size[1], img_size[0])  # mmcv Resize takes (W, H)
+# Images are decoded with Pillow, as CLIP-ReID's loader does (OpenCV's JPEG
+# decoder differs by a few intensity levels), and resized with Pillow.
 
-# CLIP-ReID's train transforms (ccaf-spec.md §5.7) applied jointly to the image
-# and its parsing mask (§4.3), then the shielding view, then random erasing
+# CLIP-ReID's train transforms (docs/methods/fidelity.md) applied jointly to
+# the image and its parsing mask, then the shielding view, then random erasing
 # drawn independently per view: timm's RandomErasing(p=0.5, mode='pixel') as
 # CLIP-ReID applies it to the normalised tensor (fill_color/fill_std = the
-# data preprocessor's mean/std; the erased views come out float32). backend='pillow' as CLIP-ReID (PIL) and so the
-# bicubic image and the nearest mask stay aligned.
+# data preprocessor's mean/std; the erased views come out float32). Resize
+# with backend='pillow' as CLIP-ReID (PIL), so the bicubic image and the
+# nearest mask stay aligned.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
     dict(type='LoadParsingMask'),
     dict(type='Resize', scale=scale, interpolation='bicubic',
          backend='pillow', keep_ratio=False),
@@ -37,7 +40,7 @@ train_pipeline = [
 ]
 # The CLIP-ReID baseline uses neither masks nor shielding images.
 train_pipeline_nomask = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
     dict(type='Resize', scale=scale, interpolation='bicubic',
          backend='pillow', keep_ratio=False),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
@@ -51,7 +54,7 @@ train_pipeline_nomask = [
 # Stage-1 feature cache: test transforms over the training images (CLIP-ReID),
 # with the shielding and clothes-only views CCAF's prompts learn on.
 stage1_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
     dict(type='LoadParsingMask'),
     dict(type='Resize', scale=scale, interpolation='bilinear',
          backend='pillow', keep_ratio=False),
@@ -59,13 +62,13 @@ stage1_pipeline = [
     dict(type='PackReIDInputs'),
 ]
 stage1_pipeline_nomask = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
     dict(type='Resize', scale=scale, interpolation='bilinear',
          backend='pillow', keep_ratio=False),
     dict(type='PackReIDInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
     dict(type='Resize', scale=scale, interpolation='bilinear',
          backend='pillow', keep_ratio=False),
     dict(type='PackReIDInputs'),
