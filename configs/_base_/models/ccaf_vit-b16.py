@@ -13,7 +13,10 @@ model = dict(
         i2i_keys=('bn_f12', 'bn_fp'),
         shield_id_tri=True,  # [I] #12
         shield_i2t=False,
-        prompt_view='shield_images'),  # GCATP: prompts on shielding images
+        prompt_view='shield_images',  # GCATP: prompts on shielding images
+        # BN statistics over raw + shielding images as one batch; 'raw'
+        # keeps them those of raw images (docs/methods/fidelity.md)
+        bn_stats='joint'),
     cfm=dict(
         type='CFM',
         prompt=dict(
@@ -30,4 +33,11 @@ model = dict(
         proj_loss=dict(type='ClothesOrthogonalLoss', loss_weight=1.0),
         start_epoch=0,  # [I] #14
         examine_every=1,
-        inner_steps=1))
+        inner_steps=1,
+        # examined features: fp, which lives in the clothes prompts' text
+        # space; ('f12', 'fp') also examines f12 through a learnt adapter
+        # (then add 'cfm.adapters' to optim_wrapper.clothes_prompt.modules)
+        feature_keys=('fp', ),
+        # adversary on the clothes features from before the examiner's
+        # update ('post': re-encoded after it, as CAL's classifier)
+        adversary='pre'))

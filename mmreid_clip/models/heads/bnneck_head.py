@@ -56,9 +56,21 @@ class BNNeckHead(BaseModule):
         if self.init_cfg is not None:
             super().init_weights()
 
-    def forward(self, feats: Dict[str, torch.Tensor],
-                with_logits: bool = True) -> Dict[str, torch.Tensor]:
+    def forward(self,
+                feats: Dict[str, torch.Tensor],
+                with_logits: bool = True,
+                stats_rows: Optional[int] = None) -> Dict[str, torch.Tensor]:
         """Apply BN (and the classifiers) to ``feats[key]`` for each key.
+
+        Args:
+            feats: Backbone features by name.
+            with_logits: Also apply the classifiers.
+            stats_rows: In train mode, take the batch statistics (and update
+                the running ones) from the first ``stats_rows`` rows only and
+                normalise the remaining rows with them; None uses all rows
+                (plain ``BatchNorm1d``). CCAF's shielding branch, appended
+                after the raw images, uses it to keep the BN statistics those
+                of raw images (``IFP(bn_stats='raw')``).
 
         Returns:
             dict: ``'bn_<key>'`` (``B x C``) and, with ``with_logits``,
@@ -69,8 +81,23 @@ class BNNeckHead(BaseModule):
             if key not in feats:
                 raise KeyError(f'BNNeckHead needs feature {key!r}; got '
                                f'{sorted(feats)}')
-            z = bn(feats[key])
+            z = self._bn(bn, feats[key], stats_rows)
             out[f'bn_{key}'] = z
             if with_logits:
                 out[f'logits_{key}'] = fc(z)
         return out
+
+    def _bn(self, bn: nn.BatchNorm1d, x: torch.Tensor,
+            stats_rows: Optional[int]) -> torch.Tensor:
+        if stats_rows is None or not self.training or \
+                stats_rows >= x.shape[0]:
+            return bn(x)
+        if stats_rows < 2:
+            raise ValueError(f'stats_rows must be >= 2 in train mode, got '
+                             f'{stats_rows}')
+        ref = x[:stats_rows]
+        head = bn(ref)  # updates the running statistics from ref only
+        mean = ref.mean(0)
+        var = ref.var(0, unbiased=False)
+        rest = (x[stats_rows:] - mean) * torch.rsqrt(var + bn.eps)
+        return torch.cat([head, rest * bn.weight + bn.bias])

@@ -1,5 +1,5 @@
 """CFM: Clothes Feature Minimization (CCAF's negative path)."""
-from typing import Optional
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -31,6 +31,22 @@ class CFM(BaseModule):
       tells outfits apart; ``mode='proj'`` (variant B) pushes ``fp``
       orthogonal to its own clothes' text feature (``proj_loss``).
 
+    Which features are examined (``feature_keys``): ``('fp',)`` (default)
+    penalises clothes information in the projected feature only, which is
+    in the text space of ``U``. The inference feature is ``[f12; fp]``;
+    ``('f12', 'fp')`` also examines ``f12`` through an *adapter* per extra
+    key, a linear map into the text space initialised with CLIP's visual
+    projection (so ``f12 · adapter = fp`` at the start) and trained by the
+    examiner with the clothes prompts (add ``'cfm.adapters'`` to the
+    examiner optimizer's modules), so clothes information that ``f12``
+    keeps outside what ``proj`` passes on is found and removed too.
+
+    Which clothes features the adversary uses (``adversary``): ``'pre'``
+    (default) the ``U`` computed in step A before the examiner's update,
+    reused in step B (one text pass per iteration); ``'post'`` re-encodes
+    ``U`` after the update, as CAL's adversary uses the freshly updated
+    clothes classifier (one more text pass).
+
     Nothing of CFM runs at inference.
 
     Args:
@@ -53,6 +69,12 @@ class CFM(BaseModule):
             clothes labels).
         inner_steps: Examiner updates per step A (the "iterative" reading
             of §5.4, default 1).
+        feature_keys: Image features examined and minimised, see above.
+        adversary: ``'pre'`` or ``'post'``, see above.
+        feat_dims: Width of each image feature (given by the retriever);
+            needed for keys other than ``'fp'``.
+        init_proj: ``width x embed`` matrix initialising the adapters
+            (the retriever gives CLIP's visual projection); None: xavier.
         init_cfg: mmengine init config.
     """
 
@@ -76,6 +98,10 @@ class CFM(BaseModule):
                  start_epoch: int = 0,
                  examine_every: int = 1,
                  inner_steps: int = 1,
+                 feature_keys: Sequence[str] = ('fp', ),
+                 adversary: str = 'pre',
+                 feat_dims: Optional[Dict[str, int]] = None,
+                 init_proj: Optional[torch.Tensor] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if mode not in ('adv', 'proj'):
@@ -98,6 +124,32 @@ class CFM(BaseModule):
         self.start_epoch = start_epoch
         self.examine_every = examine_every
         self.inner_steps = inner_steps
+        if adversary not in ('pre', 'post'):
+            raise ValueError("CFM adversary must be 'pre' or 'post', got "
+                             f'{adversary!r}')
+        self.adversary = adversary
+        self.feature_keys = tuple(feature_keys)
+        if not self.feature_keys:
+            raise ValueError('CFM feature_keys is empty')
+        if mode == 'proj' and self.feature_keys != ('fp', ):
+            raise ValueError("CFM mode='proj' works on 'fp' only")
+        embed = getattr(text_encoder, 'embed_dim', None)
+        self.adapters = nn.ModuleDict()
+        for key in self.feature_keys:
+            if key == 'fp':
+                continue
+            if not feat_dims or key not in feat_dims or embed is None:
+                raise ValueError(
+                    f'CFM feature {key!r} needs feat_dims[{key!r}] and the '
+                    "text tower's embed_dim to build its adapter")
+            adapter = nn.Linear(feat_dims[key], embed, bias=False)
+            if init_proj is not None and tuple(init_proj.shape) == (
+                    feat_dims[key], embed):
+                with torch.no_grad():
+                    adapter.weight.copy_(init_proj.t())
+            else:
+                nn.init.xavier_uniform_(adapter.weight)
+            self.adapters[key] = adapter
 
     def clothes_features(self, text_encoder: nn.Module,
                          labels: Optional[torch.Tensor] = None
@@ -118,19 +170,50 @@ class CFM(BaseModule):
         return (self.stage1_loss_fn(feats, text, clothes_ids, clothes_ids) +
                 self.stage1_loss_fn(text, feats, clothes_ids, clothes_ids))
 
-    def examine_loss(self, feats: torch.Tensor, clothes_ids: torch.Tensor,
-                     clothes_feats: torch.Tensor) -> torch.Tensor:
-        """Step A: classify detached image features with the prompts."""
-        return self.examine_loss_fn(
-            self.logits(feats.detach(), clothes_feats), clothes_ids)
+    def _in_text_space(self, feats: Union[torch.Tensor, Dict[str,
+                                                              torch.Tensor]],
+                       detach_adapters: bool) -> Dict[str, torch.Tensor]:
+        """The examined features, mapped into the text space of ``U``."""
+        if torch.is_tensor(feats):
+            feats = {'fp': feats}
+        out = {}
+        for key in self.feature_keys:
+            if key not in feats:
+                raise KeyError(f'CFM examines {key!r}; got {sorted(feats)}')
+            if key == 'fp':
+                out[key] = feats[key]
+                continue
+            weight = self.adapters[key].weight
+            out[key] = F.linear(feats[key],
+                                weight.detach() if detach_adapters else weight)
+        return out
 
-    def minimise_loss(self, feats: torch.Tensor, clothes_ids: torch.Tensor,
-                      pids: torch.Tensor, clothes_feats: torch.Tensor,
+    def examine_loss(self, feats: Union[torch.Tensor, Dict[str,
+                                                           torch.Tensor]],
+                     clothes_ids: torch.Tensor,
+                     clothes_feats: torch.Tensor) -> torch.Tensor:
+        """Step A: classify detached image features with the prompts (and
+        the adapters), summed over ``feature_keys``."""
+        if torch.is_tensor(feats):
+            feats = {'fp': feats}
+        mapped = self._in_text_space(
+            {k: v.detach() for k, v in feats.items()}, False)
+        return sum(
+            self.examine_loss_fn(self.logits(f, clothes_feats), clothes_ids)
+            for f in mapped.values())
+
+    def minimise_loss(self, feats: Union[torch.Tensor, Dict[str,
+                                                            torch.Tensor]],
+                      clothes_ids: torch.Tensor, pids: torch.Tensor,
+                      clothes_feats: torch.Tensor,
                       pid2clothes: torch.Tensor) -> torch.Tensor:
-        """Step B: the encoder-side loss, prompts frozen for this step."""
+        """Step B: the encoder-side loss, prompts and adapters frozen for
+        this step, summed over ``feature_keys``."""
         clothes_feats = clothes_feats.detach()
+        mapped = self._in_text_space(feats, True)
         if self.mode == 'adv':
-            return self.step_b_loss_fn(
-                self.logits(feats, clothes_feats), clothes_ids, pids,
-                pid2clothes)
-        return self.step_b_loss_fn(feats, clothes_feats, clothes_ids)
+            return sum(
+                self.step_b_loss_fn(
+                    self.logits(f, clothes_feats), clothes_ids, pids,
+                    pid2clothes) for f in mapped.values())
+        return self.step_b_loss_fn(mapped['fp'], clothes_feats, clothes_ids)

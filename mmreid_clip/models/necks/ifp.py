@@ -46,6 +46,14 @@ class IFP(BaseModule):
         prompt_view: Input view whose frozen features learn the identity
             prompts in stage 1 (``'shield_images'``: GCATP;
             ``'images'``: CLIP-ReID's raw-image prompts).
+        bn_stats: Batch statistics of the BNNeck in stage 2.
+            ``'joint'`` (default): one batch over the raw and the shielding
+            images (they share encoder and heads, and are encoded as one
+            batch), so the running statistics used at inference mix both
+            views. ``'raw'``: statistics of the raw images only, the
+            shielding images normalised with them, so the inference
+            statistics are those of the raw images that are tested. The
+            paper does not say; see docs/methods/fidelity.md.
         init_cfg: mmengine init config.
     """
 
@@ -56,6 +64,7 @@ class IFP(BaseModule):
                  shield_id_tri: bool = True,
                  shield_i2t: bool = False,
                  prompt_view: str = 'shield_images',
+                 bn_stats: str = 'joint',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if prompt_view not in ('shield_images', 'images'):
@@ -66,6 +75,10 @@ class IFP(BaseModule):
         self.shield_id_tri = shield_id_tri
         self.shield_i2t = shield_i2t
         self.prompt_view = prompt_view
+        if bn_stats not in ('joint', 'raw'):
+            raise ValueError("bn_stats must be 'joint' or 'raw', got "
+                             f'{bn_stats!r}')
+        self.bn_stats = bn_stats
 
     @property
     def needs_shield_branch(self) -> bool:

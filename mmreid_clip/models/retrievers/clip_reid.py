@@ -143,11 +143,17 @@ class CLIPReID(BaseModel):
             if not num_clothes:
                 raise ValueError('CFM needs num_clothes (the number of '
                                  'training clothes labels)')
+            visual = getattr(self.image_encoder, 'visual', None)
             self.cfm = MODELS.build(
                 cfm,
                 default_args=dict(
                     num_clothes=num_clothes,
-                    text_encoder=self.text_encoder))
+                    text_encoder=self.text_encoder,
+                    feat_dims=dict(
+                        f11=getattr(self.image_encoder, 'width', None),
+                        f12=getattr(self.image_encoder, 'width', None)),
+                    # f12 @ proj = fp: the adapters start as CLIP's map
+                    init_proj=getattr(visual, 'proj', None)))
         else:
             self.cfm = None
         if num_clothes:
@@ -291,8 +297,9 @@ class CLIPReID(BaseModel):
         else:
             x, cams = raw, camids
         feats = self.image_encoder(x, cams)
-        feats.update(self.head(feats))
         b = raw.shape[0]
+        raw_stats = with_shield and self.ifp.bn_stats == 'raw'
+        feats.update(self.head(feats, stats_rows=b if raw_stats else None))
         raw_out = {k: v[:b] for k, v in feats.items()}
         shield_out = ({k: v[b:] for k, v in feats.items()}
                       if with_shield else None)
@@ -359,26 +366,44 @@ class CLIPReID(BaseModel):
                     f'clothes id {int(clothes.max())} >= num_clothes='
                     f'{self.num_clothes}: training clothes ids must be the '
                     'contiguous ids of the training split')
-            fp = raw['fp']
+            feats = {k: raw[k] for k in self.cfm.feature_keys}
             refresh = (self._u_cache is None
                        or self._stage2_iter % self.cfm.examine_every == 0)
             if refresh:
                 clo = optim_wrapper['clothes_prompt']
+                self._check_examiner_owns_adapters(clo)
                 for _ in range(self.cfm.inner_steps):
                     with clo.optim_context(self.cfm):
                         u = self.cfm.clothes_features(self.text_encoder)
-                        loss_clo = self.cfm.examine_loss(fp, clothes, u)
+                        loss_clo = self.cfm.examine_loss(feats, clothes, u)
                     clo.update_params(loss_clo)
                     extra_logs['loss_clothes_examine'] = loss_clo.detach()
+                if self.cfm.adversary == 'post':
+                    # CAL: the adversary scores against the updated examiner
+                    with torch.no_grad():
+                        u = self.cfm.clothes_features(self.text_encoder)
                 self._u_cache = u.detach()
             with enc.optim_context(self):
                 losses['loss_cfm'] = self.cfm.minimise_loss(
-                    fp, clothes, pids, self._u_cache, self.pid2clothes)
+                    feats, clothes, pids, self._u_cache, self.pid2clothes)
         self._stage2_iter += 1
         parsed, log_vars = self.parse_losses(losses)
         enc.update_params(parsed)
         log_vars.update(extra_logs)
         return log_vars
+
+    def _check_examiner_owns_adapters(self, clo) -> None:
+        """CFM adapters must be stepped by the examiner's optimizer."""
+        adapters = list(self.cfm.adapters.parameters())
+        if not adapters:
+            return
+        owned = {id(p) for g in clo.optimizer.param_groups
+                 for p in g['params']}
+        if any(id(p) not in owned for p in adapters):
+            raise ValueError(
+                f'CFM examines {self.cfm.feature_keys} through adapters that '
+                "the examiner optimizer does not own: add 'cfm.adapters' to "
+                'optim_wrapper.clothes_prompt.modules')
 
     # ------------------------------------------------------------ inference
 
