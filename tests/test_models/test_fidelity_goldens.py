@@ -3,10 +3,11 @@ code (tests/data/fidelity/, written by tools/fidelity/make_fidelity_goldens.py
 from the official repositories; provenance in tests/data/fidelity/
 PROVENANCE.md). The official code is not needed here.
 
-Each test pins one behaviour that once differed from the official code:
+Some tests pin one behaviour that once differed from the official code:
 the stage-2 learning rate of every *bias* parameter, the stage-1 cache
 without SIE, the overlapping-patch positional embedding, and CFine's Pillow
-resize.
+resize. The last two replay one official training step of each stage
+(features, losses, gradients).
 """
 import copy
 import json
@@ -195,3 +196,104 @@ def test_cfine_test_pipeline_resizes_as_torchvision_on_pil():
     official = np.load(osp.join(DATA, 'cfine_resize.npz'))['resized_rgb']
     assert ours.shape == official.shape == (224, 224, 3)
     assert np.abs(ours - official.astype(int)).max() == 0
+
+
+# ------------------------------------------------------- one step per stage
+
+
+@pytest.fixture(scope='module')
+def train_golden():
+    return dict(np.load(osp.join(DATA, 'clipreid_train.npz')))
+
+
+@pytest.fixture(scope='module')
+def train_model(golden, train_golden, tmp_path_factory):
+    """The paper config at 64x32 with the golden's weights (both towers,
+    BNNeck, classifiers, prompt tokens)."""
+    sd = {k[3:]: torch.from_numpy(v) for k, v in golden.items()
+          if k.startswith('sd.')}
+    sd.update({k[8:]: torch.from_numpy(v) for k, v in train_golden.items()
+               if k.startswith('text.sd.')})
+    # only the rows the prompt template uses were stored
+    emb = torch.zeros(49408, 64, dtype=torch.float16)
+    emb[torch.from_numpy(train_golden['text.token_ids'])] = \
+        torch.from_numpy(train_golden['text.token_rows'])
+    sd['token_embedding.weight'] = emb
+    path = tmp_path_factory.mktemp('w') / 'tiny-openai-full.pt'
+    torch.save(sd, path)
+    cfg, model = paper_cfg(str(path), img_size=(64, 32))
+    model.text_encoder.pretrained = str(path)
+    net = MODELS.build(model)
+    ours = {
+        'bottleneck.': 'head.bns.0.',
+        'bottleneck_proj.': 'head.bns.1.',
+        'classifier.weight': 'head.classifiers.0.weight',
+        'classifier_proj.weight': 'head.classifiers.1.weight',
+        'prompt_learner.cls_ctx': 'id_prompt.ctx',
+    }
+    state = net.state_dict()
+    with torch.no_grad():
+        for key, value in train_golden.items():
+            if not key.startswith('init.'):
+                continue
+            name = key[5:]
+            prefix = max((p for p in ours if name.startswith(p)), key=len)
+            state[ours[prefix] + name[len(prefix):]].copy_(
+                torch.from_numpy(value))
+    return net
+
+
+def close(ours, official, tol=1e-5):
+    official = torch.as_tensor(official).double()
+    err = (ours.detach().double() - official).abs().max()
+    return float(err / official.abs().max().clamp_min(1e-12)) <= tol
+
+
+def test_stage1_step_matches_the_official(train_golden, train_model):
+    """Cache features, prompt text features, SupCon i2t / t2i and the
+    gradient on the prompt tokens."""
+    net, g = train_model.eval(), train_golden
+    pids = torch.from_numpy(g['pids']).long()
+    data, _ = raw_batch(net, dict(images=g['images'],
+                                  camids=np.zeros(len(pids), int)))
+    feats = net.cache_features(data)['feat_id']
+    assert close(feats, g['s1.image_feats'])
+    net.id_prompt.ctx.grad = None
+    text = net.id_prompt(net.text_encoder, pids)
+    assert close(text, g['s1.text_feats'])
+    i2t = net.stage1_loss(feats, text, pids, pids)
+    t2i = net.stage1_loss(text, feats, pids, pids)
+    assert close(i2t, g['s1.loss_i2t']) and close(t2i, g['s1.loss_t2i'])
+    (i2t + t2i).backward()
+    assert close(net.id_prompt.ctx.grad, g['s1.ctx_grad'], 1e-4)
+
+
+def test_stage2_step_matches_the_official(train_golden, train_model):
+    """Train-mode BNNeck, classifier logits, 0.25 ID + triplet + I2T, the
+    gradient on the images and on the backbone and head parameters."""
+    net, g = train_model, train_golden
+    net.train()
+    net._t_id = None
+    net.begin_stage2(0)
+    assert close(net._t_id, g['s2.t_id'])
+    x = torch.from_numpy(g['images']).float().requires_grad_(True)
+    samples = [
+        DataSample(metainfo=dict(pid=int(p), camid=0, clothes_id=0,
+                                 subset='train')) for p in g['pids']
+    ]
+    net.zero_grad(set_to_none=True)
+    losses, raw = net._stage2_losses({'images': x}, samples)
+    assert close(raw['logits_f12'], g['s2.logits_f12'])
+    assert close(raw['logits_fp'], g['s2.logits_fp'])
+    for key in ('loss_id', 'loss_tri', 'loss_i2t'):
+        assert close(losses[key], g[f's2.{key}']), key
+    total, _ = net.parse_losses(losses)
+    assert close(total, g['s2.loss_total'])
+    total.backward()
+    # fp32 rounding grows through the batch-statistics BN of 8 images
+    assert close(x.grad, g['s2.images_grad'], 1e-4)
+    params = dict(net.named_parameters())
+    for key, value in g.items():
+        if key.startswith('s2.grad.'):
+            name = official_to_ours(key[len('s2.grad.'):])
+            assert close(params[name].grad, value, 1e-4), name

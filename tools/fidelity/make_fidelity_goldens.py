@@ -14,6 +14,14 @@ transform calls it, then writes what the official code computes to
   overlapping-patch model (stride 12: 14x14 resized straight to 21x10), its
   projected CLS feature, the stage-1 cache feature with SIE on (the official
   stage 1 encodes without camera ids) and the inference feature with SIE.
+* ``clipreid_train.npz``: one training step of each stage on 64x32 inputs
+  (8 images, 4 identities x 2): the text tower's weights (only the token
+  embedding rows the prompt template uses), the BNNeck / classifier /
+  prompt-token weights, and what the official code computes: stage-1
+  image and prompt features, SupCon i2t / t2i losses and the gradient on
+  the prompt tokens; stage-2 text features of every identity, classifier
+  logits, the ID, triplet and I2T losses (``make_loss``), the gradient on
+  the input images and on the backbone and head parameters.
 * ``clipreid_stage2_groups.json``: the official stage-2 optimizer's learning
   rate and weight decay of every trainable tensor (``make_optimizer_2stage``
   with the official ``vit_clipreid.yml``).
@@ -136,7 +144,7 @@ def import_official(root: str) -> types.SimpleNamespace:
            for n in names})
 
 
-def official_cfg(off, root: str, stride: int, sie: bool):
+def official_cfg(off, root: str, stride: int, sie: bool, hw=IMG_HW):
     import yaml
     from yacs.config import CfgNode
     cfg = off.config.cfg.clone()
@@ -150,8 +158,8 @@ def official_cfg(off, root: str, stride: int, sie: bool):
     cfg.MODEL.STRIDE_SIZE = [stride, stride]
     cfg.MODEL.SIE_CAMERA = sie
     cfg.MODEL.SIE_COE = 1.0  # as the README's SIE commands pass
-    cfg.INPUT.SIZE_TRAIN = list(IMG_HW)
-    cfg.INPUT.SIZE_TEST = list(IMG_HW)
+    cfg.INPUT.SIZE_TRAIN = list(hw)
+    cfg.INPUT.SIZE_TEST = list(hw)
     return cfg
 
 
@@ -171,7 +179,103 @@ def build_official(off, cfg, archive: str) -> nn.Module:
     if cfg.MODEL.SIE_CAMERA:
         model.cv_embed = nn.Parameter(
             0.02 * torch.randn(NUM_CAMS, VIS_WIDTH, generator=g))
+    # the prompt tokens are hard-coded at 512 (ViT-B/16's text width)
+    model.prompt_learner.cls_ctx = nn.Parameter(
+        0.02 * torch.randn(NUM_IDS, 4, TXT_WIDTH, generator=g))
+    with torch.no_grad():
+        # non-trivial BNNeck and classifiers, so every term has gradients
+        for bn in (model.bottleneck, model.bottleneck_proj):
+            bn.weight.copy_(1 + 0.2 * torch.randn(bn.weight.shape,
+                                                  generator=g))
+            bn.running_mean.copy_(0.1 * torch.randn(bn.running_mean.shape,
+                                                    generator=g))
+            bn.running_var.copy_(1 + torch.rand(bn.running_var.shape,
+                                                generator=g))
+        for fc in (model.classifier, model.classifier_proj):
+            fc.weight.normal_(0, 0.05, generator=g)
     return model.float().eval()
+
+
+#: parameters whose stage-2 gradient is stored (official names)
+GRAD_PARAMS = ('image_encoder.conv1.weight', 'image_encoder.class_embedding',
+               'image_encoder.transformer.resblocks.0.attn.in_proj_weight',
+               'image_encoder.transformer.resblocks.10.ln_1.bias',
+               'image_encoder.transformer.resblocks.11.mlp.c_fc.weight',
+               'image_encoder.ln_post.weight', 'image_encoder.proj',
+               'bottleneck.weight', 'bottleneck_proj.weight',
+               'classifier.weight', 'classifier_proj.weight')
+
+
+def training_goldens(off, root: str, archive: str, sd: dict) -> dict:
+    """One official step of each stage on 8 images of 64x32."""
+    import importlib
+    supcon = importlib.import_module('loss.supcontrast').SupConLoss('cpu')
+    make_loss = importlib.import_module('loss.make_loss').make_loss
+    cfg = official_cfg(off, root, 16, False, hw=(64, 32))
+    model = build_official(off, cfg, archive)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(8, 3, 64, 32, generator=g).half().float()
+    pids = torch.arange(NUM_IDS).repeat_interleave(2)
+    out = {'images': x.half().numpy(), 'pids': pids.numpy()}
+    # stage 1: frozen image features (as the cache), prompts learn
+    with torch.no_grad():
+        feats = model(x, pids, get_image=True)
+    ctx = model.prompt_learner.cls_ctx
+    text = model(label=pids, get_text=True)
+    i2t = supcon(feats, text, pids, pids)
+    t2i = supcon(text, feats, pids, pids)
+    (i2t + t2i).backward()
+    out.update({
+        's1.image_feats': feats.numpy(), 's1.text_feats':
+        text.detach().numpy(), 's1.loss_i2t': i2t.detach().numpy(),
+        's1.loss_t2i': t2i.detach().numpy(), 's1.ctx_grad':
+        ctx.grad.numpy()
+    })
+    ctx.grad = None
+    # stage 2: every identity's text feature, then one train-mode step
+    with torch.no_grad():
+        t_id = model(label=torch.arange(NUM_IDS), get_text=True)
+    model.train()
+    xg = x.clone().requires_grad_(True)
+    score, feat, img_proj = model(x=xg, label=pids)
+    logits = img_proj @ t_id.t()
+    loss_fn, _ = make_loss(cfg, num_classes=NUM_IDS)
+    xent = importlib.import_module(
+        'loss.softmax_loss').CrossEntropyLabelSmooth(num_classes=NUM_IDS)
+    tri = importlib.import_module('loss.triplet_loss').TripletLoss(
+        cfg.SOLVER.MARGIN)
+    loss = loss_fn(score, feat, pids, None, logits)
+    loss.backward()
+    params = dict(model.named_parameters())
+    out.update({
+        's2.t_id': t_id.numpy(),
+        's2.logits_f12': score[0].detach().numpy(),
+        's2.logits_fp': score[1].detach().numpy(),
+        's2.loss_id': (cfg.MODEL.ID_LOSS_WEIGHT *
+                       sum(xent(s, pids) for s in score)).detach().numpy(),
+        's2.loss_tri': sum(tri(f, pids)[0] for f in feat).detach().numpy(),
+        's2.loss_i2t': (cfg.MODEL.I2T_LOSS_WEIGHT *
+                        xent(logits, pids)).detach().numpy(),
+        's2.loss_total': loss.detach().numpy(),
+        's2.images_grad': xg.grad.numpy(),
+        **{f's2.grad.{n}': params[n].grad.numpy()
+           for n in GRAD_PARAMS},
+    })
+    model.zero_grad(set_to_none=True)
+    # the weights the project needs besides the visual tower
+    ids = torch.unique(model.prompt_learner.tokenized_prompts)
+    out['text.token_ids'] = ids.numpy()
+    out['text.token_rows'] = sd['token_embedding.weight'][ids].numpy()
+    for k, v in sd.items():
+        if not k.startswith('visual.') and k != 'token_embedding.weight':
+            out[f'text.sd.{k}'] = v.numpy()
+    heads = ('bottleneck.', 'bottleneck_proj.', 'classifier.',
+             'classifier_proj.')
+    # parameters were trained one step only in the grads, not updated
+    for k, v in model.state_dict().items():
+        if k.startswith(heads) or k == 'prompt_learner.cls_ctx':
+            out[f'init.{k}'] = v.numpy()
+    return out
 
 
 def clipreid_goldens(root: str, out: str) -> None:
@@ -184,6 +288,8 @@ def clipreid_goldens(root: str, out: str) -> None:
                              archive)
         sie = build_official(off, official_cfg(off, root, 16, True),
                              archive)
+        train = training_goldens(off, root, archive, sd)
+    np.savez_compressed(osp.join(out, 'clipreid_train.npz'), **train)
     g = torch.Generator().manual_seed(3)
     # fp16-representable inputs, stored as fp16 without loss
     x = torch.randn(2, 3, *IMG_HW, generator=g).half().float()
