@@ -3,6 +3,8 @@ from .cloth_changing import (LTCC, PRCC, ClothChangingDataset, DeepChange,
 from .collate import text_image_collate
 from .cuhk_pedes import CUHKPEDES
 from .icfg_pedes import ICFGPEDES
+from .reid import (MSMT17, CountMismatchError, DukeMTMCReID, Market1501,
+                   OccludedDuke, StandardReIDDataset)
 from .reid_collate import reid_collate
 from .rstpreid import RSTPReid
 from .samplers import *  # noqa: F401,F403
@@ -17,5 +19,7 @@ __all__ = [
     'BertWordPieceTokenizer',
     'CUHKPEDES', 'ClothChangingDataset', 'DeepChange', 'ICFGPEDES', 'LTCC',
     'OpenCLIPTokenizer', 'PRCC', 'RSTPReid', 'TextImageDataset', 'VCClothes',
+    'CountMismatchError', 'DukeMTMCReID', 'MSMT17', 'Market1501',
+    'OccludedDuke', 'StandardReIDDataset',
     'encode_with_specials', 'reid_collate', 'text_image_collate'
 ]

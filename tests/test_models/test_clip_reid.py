@@ -342,3 +342,24 @@ def test_multi_optim_constructor_errors():
             make_batch(),
             build_optim_wrapper(
                 model, dict(optimizer=dict(type='Adam', lr=1e-3))))
+
+
+def test_prompts_follow_weights_loaded_into_the_tower_later():
+    """prefix/suffix come from the tower's current token embedding, so a
+    checkpoint loaded after the model was built (weights only in the
+    checkpoint) gives the prompts of the checkpoint's tower."""
+    text = MODELS.build(
+        dict(type='OpenCLIPTextTransformer', arch='clip-micro', frozen=True))
+    prompts = MODELS.build(
+        dict(type='PromptLearner', num_ctx=4),
+        default_args=dict(num_classes=2, text_encoder=text))
+    fresh = copy.deepcopy(text)
+    with torch.no_grad():
+        fresh.token_embedding.weight.normal_(0, 0.5)
+    rebuilt = MODELS.build(
+        dict(type='PromptLearner', num_ctx=4),
+        default_args=dict(num_classes=2, text_encoder=fresh))
+    with torch.no_grad():
+        rebuilt.ctx.copy_(prompts.ctx)
+    assert torch.allclose(prompts(fresh), rebuilt(fresh), atol=1e-6)
+    assert torch.equal(prompts.prefix, rebuilt.prefix)

@@ -37,7 +37,8 @@ widths are hard-coded for ViT-B/16 (768 / 512), so they and the SIE table
 are rebuilt at the tiny widths after construction (they are not part of
 what is compared, except the SIE table, which is saved).
 
-Usage (the official code's requirements, e.g. ``yacs``, installed)::
+Usage (the official code's ``config/defaults.py`` needs yacs' ``CfgNode``;
+a minimal stand-in is used when yacs is not installed)::
 
     python tools/fidelity/make_fidelity_goldens.py \\
         --clipreid-root /path/to/CLIP-ReID --out tests/data/fidelity
@@ -111,12 +112,59 @@ def tiny_openai_state_dict(seed: int = 0) -> dict:
     return {k: v.half() for k, v in sd.items()}
 
 
+class _CfgNode(dict):
+    """Just enough of yacs' ``CfgNode`` for the official config files."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def clone(self):
+        import copy
+        return copy.deepcopy(self)
+
+    def defrost(self):
+        pass
+
+    def freeze(self):
+        pass
+
+    def merge_from_other_cfg(self, other):
+        for key, value in other.items():
+            if key not in self:
+                raise KeyError(f'unknown config key {key}')
+            if isinstance(self[key], dict):
+                if value is not None:
+                    self[key].merge_from_other_cfg(value)
+            else:
+                self[key] = type(self[key])(value) if isinstance(
+                    self[key], (tuple, list)) else value
+
+
+def _yacs_stand_in() -> None:
+    try:
+        import yacs.config  # noqa: F401
+        return
+    except ImportError:
+        pass
+    mod = types.ModuleType('yacs.config')
+    mod.CfgNode = _CfgNode
+    sys.modules['yacs'] = types.SimpleNamespace(config=mod)
+    sys.modules['yacs.config'] = mod
+
+
 def import_official(root: str) -> types.SimpleNamespace:
     """Import the official modules on the CPU (their CUDA calls no-ops)."""
     if not osp.isfile(osp.join(root, 'model', 'make_model_clipreid.py')):
         sys.exit(f'{root} is not a CLIP-ReID checkout (model/'
                  'make_model_clipreid.py missing)')
     sys.path.insert(0, root)
+    _yacs_stand_in()
     # the official code moves tensors and modules to 'cuda' unconditionally
     tensor_to, module_to = torch.Tensor.to, nn.Module.to
 
@@ -146,7 +194,7 @@ def import_official(root: str) -> types.SimpleNamespace:
 
 def official_cfg(off, root: str, stride: int, sie: bool, hw=IMG_HW):
     import yaml
-    from yacs.config import CfgNode
+    CfgNode = type(off.config.cfg)
     cfg = off.config.cfg.clone()
     cfg.defrost()
     with open(osp.join(root, 'configs', 'person', 'vit_clipreid.yml')) as f:
@@ -154,7 +202,13 @@ def official_cfg(off, root: str, stride: int, sie: bool, hw=IMG_HW):
     # the yml leaves DATASETS with every entry commented out (None), which
     # yacs refuses to merge; nothing of it is used here
     recipe = {k: v for k, v in recipe.items() if v is not None}
-    cfg.merge_from_other_cfg(CfgNode(recipe))
+
+    def node(value):
+        if isinstance(value, dict):
+            return CfgNode({k: node(v) for k, v in value.items()})
+        return value
+
+    cfg.merge_from_other_cfg(node(recipe))
     cfg.MODEL.STRIDE_SIZE = [stride, stride]
     cfg.MODEL.SIE_CAMERA = sie
     cfg.MODEL.SIE_COE = 1.0  # as the README's SIE commands pass

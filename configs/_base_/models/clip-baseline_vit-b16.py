@@ -1,8 +1,10 @@
 # CLIP ViT-B/16 text-image baseline (IRRA's "CLIP fine-tuned" row): image CLS
 # and text EOT features, cosine similarity, SDM + ID losses.
 # Weights: put OpenAI's ViT-B-16.pt at checkpoints/clip/ViT-B-16.pt
-# (README.md, "CLIP weights").
-clip_arch = 'ViT-B-16'
+# (README.md, "CLIP weights"). The '-quickgelu' arch is OpenAI's activation,
+# so the towers stay right also when built without the archive
+# (pretrained=None) to load a converted or trained checkpoint.
+clip_arch = 'ViT-B-16-quickgelu'
 clip_weights = 'checkpoints/clip/ViT-B-16.pt'
 model = dict(
     type='CLIPTextImageReID',

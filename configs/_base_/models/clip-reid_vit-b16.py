@@ -1,5 +1,7 @@
-# CLIP-ReID ViT-B/16 (ccaf-spec.md §3, §5, §7): OpenAI CLIP weights (QuickGELU,
-# picked automatically from the TorchScript archive), 256x128 input, stride 16,
+# CLIP-ReID ViT-B/16 (docs/methods/fidelity.md): OpenAI CLIP weights; the
+# '-quickgelu' arch is their activation, so the towers stay right also when
+# built without the archive (pretrained=None) to load a converted or trained
+# checkpoint. 256x128 input, stride 16,
 # SIE off; BNNeck on f12 and fp; stage-2 loss 0.25 ID + 1 Tri + 1 I2T.
 # Datasets set model.num_classes (and num_clothes for CCAF).
 clip_weights = 'checkpoints/clip/ViT-B-16.pt'
@@ -11,7 +13,7 @@ model = dict(
         std=[127.5, 127.5, 127.5]),
     image_encoder=dict(
         type='OpenCLIPReIDVisionTransformer',
-        arch='ViT-B-16',
+        arch='ViT-B-16-quickgelu',
         pretrained=clip_weights,
         img_size=(256, 128),  # = the dataset configs' img_size
         interpolation='bilinear',
@@ -19,7 +21,7 @@ model = dict(
         resize_in_file_dtype=True),
     text_encoder=dict(
         type='OpenCLIPTextTransformer',
-        arch='ViT-B-16',
+        arch='ViT-B-16-quickgelu',
         pretrained=clip_weights),
     head=dict(type='BNNeckHead', in_channels=(768, 512), keys=('f12', 'fp')),
     num_classes=None,

@@ -10,7 +10,8 @@ from mmengine.logging import MMLogger
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
-from mmreid_clip.evaluation.functional import (JunkFn, LabelJunkFn,
+from mmreid_clip.evaluation.functional import (RERANK_CONVENTIONS, JunkFn,
+                                               LabelJunkFn,
                                                k_reciprocal_rerank,
                                                rank_queries, summarize)
 from mmreid_clip.registry import METRICS
@@ -187,14 +188,23 @@ class ReIDMetric(BaseMetric):
       file names): the dataset must keep them;
     * ``'deepchange'``: ``general`` with the tracklet id as the camera;
     * ``'market'``: ``general`` only (Market-1501-style sets, Celeb-reID,
-      LaST).
+      LaST);
+    * ``'market1501'``, ``'msmt17'``, ``'dukemtmc'``, ``'occluded_duke'``:
+      ``general`` only, the standard protocol of these benchmarks (Zheng
+      et al., ICCV 2015): same pid and same camera is junk, distractors
+      (Market-1501's pid 0) are negatives; the datasets of
+      ``mmreid_clip/datasets/reid`` leave the junk images (pid -1) out.
 
     Re-ranking. ``rerank=dict(k1=20, k2=6, lambda_value=0.3)`` (or True for
     these defaults; ``max_items`` may be added) replaces, per setting, the
     cosine scores by the negated k-reciprocal distances of
     :func:`~mmreid_clip.evaluation.functional.k_reciprocal_rerank` over
     the setting's queries and gallery; junk rules and metrics are
-    unchanged.
+    unchanged. ``convention='released'`` in the dict reproduces the
+    authors' released re-ranking code, which published re-ranked numbers
+    come from (and which differs from the paper's equations by several
+    points); the default, ``'paper'``, follows the equations (see
+    ``k_reciprocal_rerank``'s module doc).
 
     Collection. :meth:`process` keeps one record per data sample (the
     feature on the CPU in float32 and the labels); mmengine's
@@ -211,8 +221,9 @@ class ReIDMetric(BaseMetric):
         topk (Sequence[int]): The K of the R@K entries. Defaults to
             (1, 5, 10).
         rerank (dict | bool, optional): k-reciprocal re-ranking parameters
-            (``k1``, ``k2``, ``lambda_value``, ``max_items``); None or False
-            to rank the cosine scores. Defaults to None.
+            (``k1``, ``k2``, ``lambda_value``, ``max_items``,
+            ``convention``); None or False to rank the cosine scores.
+            Defaults to None.
         chunk_size (int, optional): Queries per ranking chunk; None picks
             it from a 256 MiB budget.
         normalize (bool): L2-normalise the features before scoring (cosine
@@ -256,6 +267,14 @@ class ReIDMetric(BaseMetric):
             dict(name='general', mode='general', camera_key='tracklet_id'),
         ],
         'market': [dict(name='general', mode='general')],
+        # CLIP-ReID's image ReID benchmarks (datasets/reid): the standard
+        # rule. Their loaders already left the junk images (pid -1) out and
+        # keep Market-1501's distractors (pid 0) in the gallery, where no
+        # query shares their pid: they rank as ordinary negatives.
+        'market1501': [dict(name='general', mode='general')],
+        'msmt17': [dict(name='general', mode='general')],
+        'dukemtmc': [dict(name='general', mode='general')],
+        'occluded_duke': [dict(name='general', mode='general')],
     }
 
     def __init__(self,
@@ -285,11 +304,20 @@ class ReIDMetric(BaseMetric):
             if not isinstance(rerank, dict):
                 raise TypeError('rerank must be a dict of k_reciprocal_rerank '
                                 f'arguments, True or None, got {rerank!r}')
-            unknown = set(rerank) - {'k1', 'k2', 'lambda_value', 'max_items'}
+            unknown = set(rerank) - {
+                'k1', 'k2', 'lambda_value', 'max_items', 'convention'
+            }
             if unknown:
                 raise ValueError(
                     f'unknown rerank arguments {sorted(unknown)}; expected '
-                    'k1, k2, lambda_value, max_items')
+                    'k1, k2, lambda_value, max_items, convention')
+            # checked here rather than at the first evaluation
+            convention = rerank.get('convention', 'paper')
+            if convention not in RERANK_CONVENTIONS:
+                raise ValueError(
+                    f'unknown re-ranking convention {convention!r} in '
+                    f'rerank; choose from {RERANK_CONVENTIONS} (\'released\' '
+                    'reproduces published re-ranked numbers)')
             # the paper's defaults spelled out, so the log shows them
             rerank = {**dict(k1=20, k2=6, lambda_value=0.3), **rerank}
         self.rerank = rerank

@@ -79,7 +79,11 @@ class PromptLearner(BaseModule):
             # 12-token prompt in a 77-token context.
             embed = text_encoder.token_embedding(ids[None, :eot + 1])
             embed = embed.float()[0]
-        # fixed, not learnt; rebuilt from the tower, so not in checkpoints
+        # fixed, not learnt, and not in checkpoints: forward re-reads them
+        # from the tower it is given, so weights loaded into the tower after
+        # this constructor ran (a checkpoint, a converted release) are used
+        self.register_buffer('template_ids', ids[:eot + 1].clone(),
+                             persistent=False)
         self.register_buffer('prefix', embed[:start].clone(), persistent=False)
         self.register_buffer(
             'suffix', embed[start + num_ctx:].clone(), persistent=False)
@@ -114,6 +118,7 @@ class PromptLearner(BaseModule):
                 or int(labels.max()) >= self.num_classes):
             raise ValueError(f'prompt labels must be in [0, '
                              f'{self.num_classes}), got {labels.tolist()}')
+        self._refresh_template(text_encoder)
         n = ctx.shape[0]
         step = chunk_size or max(n, 1)
         outs = []
@@ -129,3 +134,13 @@ class PromptLearner(BaseModule):
         if not outs:
             return self.ctx.new_zeros(0, text_encoder.embed_dim)
         return torch.cat(outs)
+
+    @torch.no_grad()
+    def _refresh_template(self, text_encoder: nn.Module) -> None:
+        """Re-read ``prefix``/``suffix`` from the tower's token embedding
+        (the tower is frozen; a lookup of the template's few tokens)."""
+        embed = text_encoder.token_embedding(
+            self.template_ids[None]).float()[0]
+        start = self.ctx_start
+        self.prefix = embed[:start].to(self.prefix)
+        self.suffix = embed[start + self.num_ctx:].to(self.suffix)
