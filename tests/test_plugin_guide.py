@@ -71,7 +71,7 @@ def plugin_path(monkeypatch):
 @pytest.fixture(scope='module')
 def my_pedes(tmp_path_factory):
     """SynthPedes rewritten into MyPedes' layout: train and test only."""
-    from mmreid_clip.datasets.synth import generate_synth_pedes
+    from mmreid_synth import generate_synth_pedes
     root = tmp_path_factory.mktemp('my_pedes') / 'my-pedes'
     generate_synth_pedes(
         str(root),

@@ -32,8 +32,12 @@ __all__ = [
 
 #: ``'keep_eot'``: keep the start token, the first ``L - 2`` content tokens
 #: and the end token (TBPS-CLIP; also what open_clip's tokenizer does).
+#: ``'drop_eot'``: cut ``[bos] tokens [eos]`` to its first ``L`` ids, so a
+#: long caption keeps ``L - 1`` content tokens and loses its end token (what
+#: CFine's official BERT input does); only for towers that read position 0
+#: (BERT's [CLS]), never for CLIP's, which pools at the end token.
 #: ``'error'``: refuse captions longer than the context length.
-TRUNCATION_POLICIES = ('keep_eot', 'error')
+TRUNCATION_POLICIES = ('keep_eot', 'drop_eot', 'error')
 
 
 class BaseCaptionTokenizer:
@@ -102,7 +106,9 @@ def encode_with_specials(
         tokenizer (BaseCaptionTokenizer): The tokenizer.
         text (str): The caption.
         truncation (str): ``'keep_eot'`` keeps the start token, the first
-            ``L - 2`` content tokens and the end token; ``'error'`` raises.
+            ``L - 2`` content tokens and the end token; ``'drop_eot'`` the
+            start token and the first ``L - 1`` content tokens (no end
+            token); ``'error'`` raises.
         caption_id (int, optional): Named in the error message.
 
     Returns:
@@ -130,6 +136,11 @@ def encode_with_specials(
                 f'end tokens included), more than the context length '
                 f'{length}; use truncation="keep_eot" or a longer '
                 f'context_length. Caption: {text[:200]!r}')
+        if truncation == 'drop_eot':
+            ids = np.empty(length, dtype=np.int64)
+            ids[0] = tokenizer.bos_token_id
+            ids[1:] = content[:length - 1]
+            return ids, full_length
         content = content[:length - 2]
     ids = np.full(length, tokenizer.pad_token_id, dtype=np.int64)
     ids[0] = tokenizer.bos_token_id
@@ -301,8 +312,9 @@ class BertWordPieceTokenizer(BaseCaptionTokenizer):
     ``TokenizeCaption``) a caption becomes ``[CLS] pieces [SEP] 0 0 ...`` of
     length ``context_length``: with ``truncation='keep_eot'`` a long caption
     keeps its first ``L - 2`` pieces and still ends with ``[SEP]``, which is
-    what HF's ``max_length=100, padding='max_length', truncation=True`` gives
-    (§14.2; the official code loses ``[SEP]`` instead, §2.2).
+    what HF's ``max_length=100, padding='max_length', truncation=True`` gives;
+    CFine's official code loses ``[SEP]`` instead (``truncation='drop_eot'``,
+    which the CFine paper configs use).
 
     Special tokens typed in a caption (``"[SEP]"``) are plain text here, not
     special ids: captions cannot inject them.

@@ -68,7 +68,7 @@ def make_tiny_setup(folder: str) -> SimpleNamespace:
         SimpleNamespace: ``root`` (dataset), ``gallery`` (its image
         folder), ``config``, ``checkpoint``, ``other_checkpoint``.
     """
-    from mmreid_clip.datasets.synth import generate_synth_pedes
+    from mmreid_synth import generate_synth_pedes
     root = osp.join(folder, 'synth-pedes')
     generate_synth_pedes(
         root, seed=5, train_ids=0, val_ids=0, test_ids=4, images_per_id=2)

@@ -47,7 +47,7 @@ def test_all_ccaf_configs_parse_and_build_optimizers():
 def test_paper_recipe_fields():
     cfg = Config.fromfile(osp.join(ROOT, 'configs/ccaf/ccaf_vit-b16_prcc.py'))
     m = cfg.model
-    assert m.image_encoder.arch == 'ViT-B-16'
+    assert m.image_encoder.arch == 'ViT-B-16-quickgelu'
     assert m.image_encoder.img_size == (256, 128)
     assert m.image_encoder.pretrained.endswith('ViT-B-16.pt')
     assert m.id_loss.loss_weight == 0.25 and m.id_loss.label_smooth_val == 0.1

@@ -16,7 +16,7 @@ from tool_loader import load_tool  # noqa: E402
 
 
 def test_bert_tiny_cfine_trains_one_step(tmp_path):
-    from mmreid_clip.datasets.synth import generate_synth_pedes
+    from mmreid_synth import generate_synth_pedes
     root = str(tmp_path / 'synth')
     generate_synth_pedes(root, seed=3, train_ids=4, val_ids=1, test_ids=1,
                          images_per_id=2)

@@ -164,3 +164,19 @@ def test_interface_fits_a_bert_style_tokenizer():
     assert tf.num_truncated == 1
     ids, full = encode_with_specials(WordPieceLike(4), 'a b c', 'keep_eot')
     assert ids.tolist() == [101, 1001, 1001, 102] and full == 5
+
+
+def test_drop_eot_truncation_cuts_like_cfines_official_input():
+    """CFine's official BERT input cuts [CLS] pieces [SEP] to its first L
+    ids: a long caption keeps L - 1 pieces and loses [SEP]; a caption that
+    fits is the same as under keep_eot."""
+    tf = TokenizeCaption(tokenizer=WordPieceLike(6), truncation='drop_eot')
+    out = tf(dict(caption='a bb ccc dddd eeeee'))['text']
+    assert out.tolist() == [101, 1001, 1002, 1003, 1004, 1005]
+    assert tf.num_truncated == 1
+    assert tf(dict(caption='ab c'))['text'].tolist() == [
+        101, 1002, 1001, 102, 0, 0
+    ]
+    # exactly L - 1 pieces fit with [SEP]: not truncated
+    ids, full = encode_with_specials(WordPieceLike(6), 'a b c d', 'drop_eot')
+    assert ids.tolist() == [101, 1001, 1001, 1001, 1001, 102] and full == 6

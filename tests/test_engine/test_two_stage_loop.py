@@ -33,7 +33,7 @@ SMALL = dict(
 
 @pytest.fixture(scope='module')
 def synth_cc(tmp_path_factory):
-    from mmreid_clip.datasets.synth import generate_synth_cc
+    from mmreid_synth import generate_synth_cc
     root = tmp_path_factory.mktemp('synthcc')
     generate_synth_cc(str(root), seed=3, **SMALL)
     return str(root / 'LTCC_ReID')

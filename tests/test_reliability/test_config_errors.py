@@ -136,7 +136,7 @@ def test_other_errors_pass_unchanged():
 
 @pytest.fixture(scope='module')
 def tiny_data(tmp_path_factory):
-    from mmreid_clip.datasets.synth import generate_synth_pedes
+    from mmreid_synth import generate_synth_pedes
     root = str(tmp_path_factory.mktemp('synth') / 'synth-pedes')
     generate_synth_pedes(
         root, seed=3, train_ids=2, val_ids=1, test_ids=1, images_per_id=1)

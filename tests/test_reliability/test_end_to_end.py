@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope='module')
 def synth_root(tmp_path_factory):
-    from mmreid_clip.datasets.synth import generate_synth_pedes
+    from mmreid_synth import generate_synth_pedes
     root = str(tmp_path_factory.mktemp('synth') / 'synth-pedes')
     # test split: 9 images + 18 captions = 27 items, odd on purpose
     generate_synth_pedes(

@@ -235,7 +235,7 @@ def test_single_seed_and_bad_arguments(tmp_path):
 @pytest.mark.slow
 def test_two_real_runs_of_the_tiny_baseline(tmp_path):
     """tools/train.py + tools/test.py for real, on a 4-identity dataset."""
-    from mmreid_clip.datasets.synth import generate_synth_pedes
+    from mmreid_synth import generate_synth_pedes
     root = str(tmp_path / 'synth')
     generate_synth_pedes(
         root, seed=1, train_ids=4, val_ids=2, test_ids=2, images_per_id=2)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope='module')
 def synth_root(tmp_path_factory):
-    from mmreid_clip.datasets.synth import generate_synth_pedes
+    from mmreid_synth import generate_synth_pedes
     root = str(tmp_path_factory.mktemp('synth') / 'synth-pedes')
     generate_synth_pedes(
         root, seed=1, train_ids=8, val_ids=3, test_ids=3, images_per_id=2)

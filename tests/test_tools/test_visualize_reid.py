@@ -40,7 +40,7 @@ def labels_of(path):
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
-    from mmreid_clip.datasets.synth import generate_synth_cc
+    from mmreid_synth import generate_synth_cc
     folder = tmp_path_factory.mktemp('vis_reid')
     generate_synth_cc(
         str(folder / 'cc'),

@@ -861,7 +861,7 @@ def synth_pedes_root(train_ids: int) -> str:
     """
     key = ('pedes', train_ids)
     if key not in _DATA_DIRS:
-        from mmreid_clip.datasets.synth import generate_synth_pedes
+        from mmreid_synth import generate_synth_pedes
         root = osp.join(_tmp_root(), f'synth-pedes-{train_ids}')
         generate_synth_pedes(
             root,
@@ -885,7 +885,7 @@ def synth_cc_root(frames_per_camera: int) -> str:
     """
     key = ('cc', frames_per_camera)
     if key not in _DATA_DIRS:
-        from mmreid_clip.datasets.synth import generate_synth_cc
+        from mmreid_synth import generate_synth_cc
         root = osp.join(_tmp_root(), f'synth-cc-{frames_per_camera}')
         generate_synth_cc(
             root,

@@ -14,8 +14,7 @@ import json
 import logging
 import time
 
-from mmreid_clip.datasets.synth import (SYNTH_CC_VERSION, SYNTH_CC_SIZES,
-                                        generate_synth_cc)
+from mmreid_synth import SYNTH_CC_SIZES, SYNTH_CC_VERSION, generate_synth_cc
 
 
 def parse_args(argv=None):

@@ -13,9 +13,8 @@ import json
 import logging
 import time
 
-from mmreid_clip.datasets.synth import (DEFAULT_IMAGES_PER_ID,
-                                        GENERATOR_VERSION,
-                                        generate_synth_pedes)
+from mmreid_synth import (DEFAULT_IMAGES_PER_ID, GENERATOR_VERSION,
+                          generate_synth_pedes)
 
 
 def parse_args(argv=None):

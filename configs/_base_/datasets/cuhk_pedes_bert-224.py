@@ -13,7 +13,9 @@ text_pipeline = [
             type='BertWordPieceTokenizer',
             vocab_file='checkpoints/bert-base-uncased/vocab.txt',
             context_length=100),
-        truncation='keep_eot'),
+        # as the official code: a caption over 100 pieces keeps its 99
+        # first pieces after [CLS] and loses [SEP] (CFine reads [CLS])
+        truncation='drop_eot'),
 ]
 train_pipeline = [
     dict(type='LoadImageFromFile', imdecode_backend='pillow'),

@@ -19,6 +19,9 @@ class TokenizeCaption(BaseTransform):
 
     - ``'keep_eot'``: keep the start token, the first ``L - 2`` tokens and
       the end token (TBPS-CLIP's policy; the text tower reads the EOT).
+    - ``'drop_eot'``: keep the first ``L`` ids of ``[bos] tokens [eos]``,
+      losing the end token (CFine's official BERT input; only for towers
+      that read position 0, never for CLIP's EOT pooling).
     - ``'error'``: raise ``ValueError`` naming the caption id and its length.
 
     Truncation changes what the model sees and every reported number, so it
@@ -35,8 +38,8 @@ class TokenizeCaption(BaseTransform):
         tokenizer (dict | BaseCaptionTokenizer): A ``TOKENIZER`` config or
             object. Defaults to ``dict(type='OpenCLIPTokenizer',
             context_length=77)``.
-        truncation (str): ``'keep_eot'`` or ``'error'``. Defaults to
-            ``'keep_eot'``.
+        truncation (str): ``'keep_eot'``, ``'drop_eot'`` or ``'error'``.
+            Defaults to ``'keep_eot'``.
         warn_first (int): How many truncations to log individually.
             Defaults to 5.
     """

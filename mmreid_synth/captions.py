@@ -20,8 +20,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .pedestrian import (STREAM_CAPTION, Identity, View, make_rng,
-                         visible_identity)
+from .pedestrian import Identity, View, visible_identity
+from .seeding import STREAM_CAPTION, make_rng
 
 __all__ = [
     'MIN_WORDS', 'MAX_WORDS', 'COLOUR_WORDS', 'HAIR_COLOUR_WORDS',

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from mmreid_clip.datasets import LTCC
-from mmreid_clip.datasets.synth import synth_cc as cc
+from mmreid_synth import synth_cc as cc
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tests'))

@@ -15,14 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmreid_clip.datasets.synth import (GENERATOR_VERSION, SOURCES,
-                                        attribute_space_size)
-from mmreid_clip.datasets.synth import captions as vocab
-from mmreid_clip.datasets.synth import (describe, generate_captions,
-                                        generate_synth_pedes, render_view,
-                                        sample_identity, sample_view, tokenize,
-                                        visible_identity)
-from mmreid_clip.datasets.synth.pedestrian import View
+from mmreid_synth import (GENERATOR_VERSION, SOURCES, attribute_space_size,
+                          describe, generate_captions, generate_synth_pedes,
+                          render_view, sample_identity, sample_view, tokenize,
+                          visible_identity)
+from mmreid_synth import captions as vocab
+from mmreid_synth.pedestrian import View
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tests'))

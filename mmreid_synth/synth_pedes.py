@@ -1,7 +1,7 @@
 """Write SynthPedes, a generated text-image person dataset, in the exact
 CUHK-PEDES format.
 
-Layout (identical to CUHK-PEDES, so :class:`~mmreid_clip.datasets.CUHKPEDES`
+Layout (identical to CUHK-PEDES, so ``mmreid_clip``'s ``CUHKPEDES`` dataset
 reads it unchanged)::
 
     <root>/
@@ -19,19 +19,19 @@ Ids are 1-based: train ``1..N_train``, then val, then test, as in the real
 file. Identity ``pid`` and its ``k``-th image depend on ``(seed, pid, k)``
 only, so any subset of a dataset can be regenerated identically.
 """
-import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import os.path as osp
-import shutil
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import cv2
 
 from .captions import generate_captions, tokenize
-from .pedestrian import render_view, sample_identity, sample_view
+from .pedestrian import sample_identity, sample_view
+from .renderer import check_img_size, render_view
+from .writer import (DatasetFolder, check_int, file_sha256, map_tasks,
+                     readme_text, write_image, write_json)
 
 __all__ = [
     'GENERATOR_VERSION', 'DEFAULT_IMAGES_PER_ID', 'SOURCES', 'MANIFEST_FILE',
@@ -98,13 +98,10 @@ def _render_identity(task: Tuple) -> Tuple[List[dict], dict, List[dict]]:
     for k in range(num_images):
         view = sample_view(seed, identity, k)
         rel = f'{SOURCES[view.camera]}/{pid:05d}_{k:02d}.jpg'
-        img = render_view(identity, view, img_size, seed)
-        ok, buf = cv2.imencode('.jpg', img[:, :, ::-1],
-                               [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        if not ok:  # pragma: no cover - OpenCV without a JPEG codec
-            raise RuntimeError('OpenCV failed to encode a JPEG image')
-        with open(osp.join(root, 'imgs', rel), 'wb') as f:
-            f.write(buf.tobytes())
+        write_image(
+            osp.join(root, 'imgs', rel),
+            render_view(identity, view, img_size, seed),
+            (cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY))
         captions = generate_captions(identity, view, num_captions, seed)
         entries.append(
             dict(
@@ -133,132 +130,72 @@ def _normalise_images_per_id(
         raise TypeError('images_per_id must be an int or a dict of split -> '
                         f'int, got {type(images_per_id).__name__}')
     for split, n in out.items():
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(
-                f'images_per_id[{split!r}] must be an int >= 1, got {n!r}')
+        check_int(f'images_per_id[{split!r}]', n, 1)
     return out
 
 
-def _check_args(seed, counts: Sequence[int], img_size,
-                captions_per_image) -> Tuple[int, int]:
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f'seed must be an int >= 0, got {seed!r}')
+def _check_args(seed: Any, counts: Sequence[int], img_size: Any,
+                captions_per_image: Any) -> Tuple[int, int]:
+    """Validate the arguments (as given); returns ``(height, width)``."""
+    check_int('seed', seed, 0)
     for name, n in zip(('train_ids', 'val_ids', 'test_ids'), counts):
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise ValueError(f'{name} must be an int >= 0, got {n!r}')
+        check_int(name, n, 0)
     if sum(counts) == 0:
         raise ValueError('train_ids + val_ids + test_ids must be > 0')
-    if (not isinstance(captions_per_image, int)
-            or isinstance(captions_per_image, bool) or captions_per_image < 1):
-        raise ValueError('captions_per_image must be an int >= 1, got '
-                         f'{captions_per_image!r}')
-    try:
-        h, w = (int(v) for v in img_size)
-    except (TypeError, ValueError):
-        raise ValueError('img_size must be (height, width), got '
-                         f'{img_size!r}') from None
-    if h < 32 or w < 16:
-        raise ValueError(f'img_size must be at least (32, 16), got {img_size}')
-    return h, w
+    check_int('captions_per_image', captions_per_image, 1)
+    return check_img_size(img_size)
 
 
-def _read_manifest(root: str) -> Optional[dict]:
-    path = osp.join(root, MANIFEST_FILE)
-    if not osp.isfile(path):
-        return None
-    try:
-        with open(path, encoding='utf-8') as f:
-            manifest = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(manifest,
-                      dict) or manifest.get('generator') != 'SynthPedes':
-        return None
-    return manifest
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _is_complete(root: str, manifest: dict) -> bool:
+def _is_complete(folder: DatasetFolder, manifest: dict) -> bool:
     """The manifest's dataset is fully on disk and unmodified."""
-    ann = osp.join(root, ANNOTATION_FILE)
+    ann = folder.path(ANNOTATION_FILE)
     if not manifest.get('complete') or not osp.isfile(ann):
         return False
-    if _sha256(ann) != manifest.get('annotation_sha256'):
+    if file_sha256(ann) != manifest.get('annotation_sha256'):
         return False
     with open(ann, encoding='utf-8') as f:
         entries = json.load(f)
     return all(
-        osp.isfile(osp.join(root, 'imgs', e['file_path'])) for e in entries)
-
-
-def _remove_outputs(root: str) -> None:
-    """Delete what a previous generation wrote (and nothing else)."""
-    for source in SOURCES.values():
-        path = osp.join(root, 'imgs', source)
-        if osp.isdir(path):
-            shutil.rmtree(path)
-    imgs = osp.join(root, 'imgs')
-    if osp.isdir(imgs) and not os.listdir(imgs):
-        os.rmdir(imgs)
-    for name in (ANNOTATION_FILE, ATTRIBUTES_FILE, README_FILE, MANIFEST_FILE):
-        path = osp.join(root, name)
-        if osp.isfile(path):
-            os.remove(path)
-
-
-def _write_json(path: str, obj) -> None:
-    # written next to the target and renamed: an interrupted run never
-    # leaves a truncated annotation file behind
-    tmp = path + '.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        json.dump(obj, f)
-    os.replace(tmp, path)
+        osp.isfile(folder.path('imgs', e['file_path'])) for e in entries)
 
 
 def _readme(params: dict, counts: dict) -> str:
-    lines = [
-        'SynthPedes: procedurally rendered pedestrians with generated '
-        'captions,',
-        'written in the CUHK-PEDES format (reid_raw.json + imgs/<source>/).',
-        '',
-        f'generator version: {GENERATOR_VERSION}',
-        f'seed: {params["seed"]}',
-        f'image size (H x W): {params["img_size"][0]} x '
-        f'{params["img_size"][1]}',
-        f'captions per image: {params["captions_per_image"]}',
-        '',
-        'split  ids  images  captions  (ids)',
-    ]
+    table = ['split  ids  images  captions  (ids)']
     for split in SPLITS:
         c = counts[split]
         ids = (f'{c["first_id"]}..{c["last_id"]}' if c['ids'] else '-')
-        lines.append(f'{split:<6} {c["ids"]:>4} {c["images"]:>7} '
+        table.append(f'{split:<6} {c["ids"]:>4} {c["images"]:>7} '
                      f'{c["captions"]:>9}  {ids}')
     t = counts['total']
-    lines += [
-        f'{"total":<6} {t["ids"]:>4} {t["images"]:>7} {t["captions"]:>9}',
-        '',
-        'Regenerate with:',
-        f'  python tools/dataset_converters/make_synth_pedes.py <root> '
-        f'--seed {params["seed"]} --train-ids {params["train_ids"]} '
-        f'--val-ids {params["val_ids"]} --test-ids {params["test_ids"]} \\',
-        '  ' + ' '.join(f'--{split}-images-per-id '
-                        f'{params["images_per_id"][split]}'
-                        for split in SPLITS) +
-        f' --height {params["img_size"][0]} --width {params["img_size"][1]}'
-        f' --captions-per-image {params["captions_per_image"]}',
-        '',
-        'All people, clothes and captions are synthetic; no real person is '
-        'depicted.',
-    ]
-    return '\n'.join(lines) + '\n'
+    table.append(
+        f'{"total":<6} {t["ids"]:>4} {t["images"]:>7} {t["captions"]:>9}')
+    return readme_text(
+        title=[
+            'SynthPedes: procedurally rendered pedestrians with generated '
+            'captions,',
+            'written in the CUHK-PEDES format (reid_raw.json + '
+            'imgs/<source>/).',
+        ],
+        version=GENERATOR_VERSION,
+        seed=params['seed'],
+        img_size=params['img_size'],
+        settings=[f'captions per image: {params["captions_per_image"]}'],
+        table=table,
+        notes=[],
+        regenerate=[
+            f'  python tools/dataset_converters/make_synth_pedes.py <root> '
+            f'--seed {params["seed"]} --train-ids {params["train_ids"]} '
+            f'--val-ids {params["val_ids"]} --test-ids {params["test_ids"]} '
+            '\\',
+            '  ' + ' '.join(f'--{split}-images-per-id '
+                            f'{params["images_per_id"][split]}'
+                            for split in SPLITS) +
+            f' --height {params["img_size"][0]} --width '
+            f'{params["img_size"][1]}'
+            f' --captions-per-image {params["captions_per_image"]}',
+        ],
+        disclaimer='All people, clothes and captions are synthetic; no real '
+        'person is depicted.')
 
 
 def generate_synth_pedes(root: str,
@@ -325,58 +262,28 @@ def generate_synth_pedes(root: str,
         img_size=[h, w],
         captions_per_image=captions_per_image,
         jpeg_quality=JPEG_QUALITY)
-    root = osp.abspath(root)
-
-    if osp.exists(root) and not osp.isdir(root):
-        raise NotADirectoryError(f'{root} exists and is not a folder')
-    if osp.isdir(root) and os.listdir(root):
-        manifest = _read_manifest(root)
-        if manifest is None:
-            raise FileExistsError(
-                f'Refusing to write SynthPedes into {root}: the folder is not '
-                f'empty and is not a SynthPedes dataset (it has no '
-                f'{MANIFEST_FILE}). Choose an empty or new folder.')
-        same = (
-            manifest.get('generator_version') == GENERATOR_VERSION
-            and manifest.get('params') == params)
-        if same and _is_complete(root, manifest):
-            logger.info('SynthPedes at %s is complete; nothing to do', root)
-            return dict(manifest['counts'], generated=False)
-        if not same and manifest.get('complete') and not overwrite:
-            old = dict(
-                manifest.get('params', {}),
-                generator_version=manifest.get('generator_version'))
-            new = dict(params, generator_version=GENERATOR_VERSION)
-            diff = ', '.join(f'{k}: {old.get(k)!r} -> {v!r}'
-                             for k, v in new.items() if old.get(k) != v)
-            raise FileExistsError(
-                f'{root} holds a SynthPedes dataset made with other settings '
-                f'({diff}). Pass overwrite=True (--overwrite) to replace it, '
-                'or choose another folder.')
-        # an interrupted or changed run of ours: start again from scratch
-        _remove_outputs(root)
+    folder = DatasetFolder(
+        root,
+        'SynthPedes',
+        GENERATOR_VERSION,
+        MANIFEST_FILE,
+        dirs=[osp.join('imgs', source) for source in SOURCES.values()],
+        files=[ANNOTATION_FILE, ATTRIBUTES_FILE, README_FILE, MANIFEST_FILE],
+        prune=['imgs'])
+    root = folder.root
+    kept = folder.prepare(params, overwrite,
+                          lambda manifest: _is_complete(folder, manifest))
+    if kept is not None:
+        return dict(kept['counts'], generated=False)
 
     ranges = split_ranges(train_ids, val_ids, test_ids)
     for source in SOURCES.values():
-        os.makedirs(osp.join(root, 'imgs', source), exist_ok=True)
-    # written first: from here on the folder is recognisably ours, so an
-    # interrupted run can be resumed (regenerated) without overwrite=True
-    _write_json(
-        osp.join(root, MANIFEST_FILE),
-        dict(
-            generator='SynthPedes',
-            generator_version=GENERATOR_VERSION,
-            params=params,
-            complete=False))
+        os.makedirs(folder.path('imgs', source), exist_ok=True)
+    folder.write_manifest(dict(params=params), complete=False)
 
     tasks = [(root, seed, pid, split, per_id[split], (h, w),
               captions_per_image) for split in SPLITS for pid in ranges[split]]
-    if num_workers and num_workers > 0 and len(tasks) > 1:
-        with multiprocessing.get_context().Pool(num_workers) as pool:
-            # imap keeps task order, so the file is the same as serially
-            results = list(pool.imap(_render_identity, tasks, chunksize=8))
-    else:
-        results = [_render_identity(t) for t in tasks]
+    results = map_tasks(_render_identity, tasks, num_workers, chunksize=8)
 
     entries: List[dict] = []
     identities: Dict[str, dict] = {}
@@ -401,25 +308,22 @@ def generate_synth_pedes(root: str,
         for k in ('ids', 'images', 'captions')
     }
 
-    ann_path = osp.join(root, ANNOTATION_FILE)
-    _write_json(ann_path, entries)
-    _write_json(
-        osp.join(root, ATTRIBUTES_FILE),
+    ann_path = folder.path(ANNOTATION_FILE)
+    write_json(ann_path, entries)
+    write_json(
+        folder.path(ATTRIBUTES_FILE),
         dict(
             generator_version=GENERATOR_VERSION,
             seed=seed,
             identities=identities,
             images=images))
-    with open(osp.join(root, README_FILE), 'w', encoding='utf-8') as f:
+    with open(folder.path(README_FILE), 'w', encoding='utf-8') as f:
         f.write(_readme(params, counts))
-    _write_json(
-        osp.join(root, MANIFEST_FILE),
+    folder.write_manifest(
         dict(
-            generator='SynthPedes',
-            generator_version=GENERATOR_VERSION,
             params=params,
             counts=counts,
-            annotation_sha256=_sha256(ann_path),
-            complete=True))
+            annotation_sha256=file_sha256(ann_path)),
+        complete=True)
     logger.info('SynthPedes written to %s: %s', root, counts['total'])
     return dict(counts, generated=True)
