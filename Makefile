@@ -23,9 +23,11 @@ $(STAMP): setup.cfg setup.py
 # print R@1/R@5/R@10/mAP/mINP.
 demo: $(STAMP)
 	$(PY) tools/dataset_converters/make_synth_pedes.py $(DEMO_DATA) --seed 0
-	$(PY) tools/train.py $(DEMO_CFG) --work-dir $(DEMO_WORK_DIR)
+	$(PY) tools/train.py $(DEMO_CFG) --work-dir $(DEMO_WORK_DIR) \
+		--data-root $(DEMO_DATA)
 	$(PY) tools/test.py $(DEMO_CFG) $(DEMO_WORK_DIR)/epoch_6.pth \
-		--work-dir $(DEMO_WORK_DIR) --out $(DEMO_WORK_DIR)/test_metrics.json
+		--work-dir $(DEMO_WORK_DIR) --data-root $(DEMO_DATA) \
+		--out $(DEMO_WORK_DIR)/test_metrics.json
 
 test: $(STAMP)
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)

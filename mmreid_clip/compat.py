@@ -5,166 +5,32 @@ and ``tools/test.py`` do; importing :mod:`mmreid_clip.apis` does too).
 
 1. mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; torch >= 2.6
    defaults it to True and refuses the numpy/mmengine objects the Runner
-   itself writes, which breaks ``--resume`` and ``tools/test.py``. We re-register
-   mmengine's local-path loader with an allow-list of exactly those types, so
-   an arbitrary pickled object is still refused (unlike
-   ``weights_only=False``). Trusted legacy checkpoints are opted in
-   explicitly (:func:`trust_checkpoints` / ``MMREID_TRUST_CHECKPOINTS=1``).
+   itself writes, which breaks ``--resume`` and ``tools/test.py``; and it
+   reads URLs with ``weights_only=False``, which runs any pickled code. We
+   re-register every mmengine checkpoint scheme with the allow-list loader
+   of :mod:`mmreid_clip.safe_load`, so an arbitrary pickled object is
+   refused (unlike ``weights_only=False``) wherever it comes from. Trusted
+   legacy checkpoints are opted in explicitly (:func:`trust_checkpoints` /
+   ``MMREID_TRUST_CHECKPOINTS=1``).
 2. mmengine's ``init_dist`` calls ``torch.cuda.set_device`` before creating the
    process group, which fails on CPU-only machines: :func:`init_cpu_distributed`
    pre-initialises gloo so ``Runner.setup_env`` skips it.
 3. ``AmpOptimWrapper`` asserts a GPU: :class:`CPUAutocastOptimWrapper` gives
    ``--amp`` a bf16 autocast path on CPU.
 """
-import collections
 import contextlib
-import os
-import os.path as osp
-import re
-from typing import Iterator, List
 
-import numpy as np
 import torch
 import torch.distributed as torch_dist
-from mmengine.logging import print_log
 from mmengine.optim import OptimWrapper
-from mmengine.runner.checkpoint import CheckpointLoader
 
 from .registry import OPTIM_WRAPPERS
-
-TRUST_ENV = 'MMREID_TRUST_CHECKPOINTS'
-
-
-class UnsafeCheckpointError(RuntimeError):
-    """A checkpoint holds pickled objects outside the allow-list."""
-
-
-def _checkpoint_safe_globals() -> List:
-    """Types that mmengine's Runner writes into its checkpoints.
-
-    The message hub stores ``HistoryBuffer`` objects holding numpy arrays and
-    numpy scalars; the config travels as mmengine ``ConfigDict`` in some
-    versions. Nothing here can run code when unpickled: they are plain data
-    containers reconstructed field by field.
-    """
-    from mmengine.logging.history_buffer import HistoryBuffer
-    # numpy 2 pickles arrays through numpy._core, numpy 1 through numpy.core
-    core = np._core if hasattr(np, '_core') else np.core
-    safe = [
-        HistoryBuffer, collections.OrderedDict, collections.defaultdict,
-        np.ndarray, np.dtype, core.multiarray._reconstruct,
-        core.multiarray.scalar
-    ]
-    # numpy >= 1.25 pickles dtypes as instances of per-type dtype classes
-    # (numpy.dtypes.Float64DType, ...); allow every one of them.
-    safe += [
-        getattr(np.dtypes, name) for name in dir(np.dtypes)
-        if name.endswith('DType')
-    ]
-    from mmengine.config import ConfigDict
-    safe.append(ConfigDict)
-    # HistoryBuffer pickles its statistics methods as getattr(HistoryBuffer,
-    # name); the stand-in resolves exactly those and nothing else.
-    safe.append((_history_buffer_getattr, 'builtins.getattr'))
-    return safe
-
-
-def _history_buffer_getattr(obj, name: str):
-    from mmengine.logging.history_buffer import HistoryBuffer
-    # the built-in statistics are registered lazily (on the first
-    # HistoryBuffer()), so name them explicitly as well
-    allowed = {'min', 'max', 'current', 'mean'}
-    allowed.update(HistoryBuffer._statistics_methods)
-    if obj is HistoryBuffer and name in allowed:
-        return getattr(obj, name)
-    raise UnsafeCheckpointError(
-        f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint')
-
-
-def checkpoints_trusted() -> bool:
-    """Whether the user opted in to loading arbitrary pickled checkpoints."""
-    return os.environ.get(TRUST_ENV, '') not in ('', '0', 'false', 'False')
-
-
-@contextlib.contextmanager
-def trust_checkpoints() -> Iterator[None]:
-    """Context in which checkpoints are loaded with ``weights_only=False``.
-
-    Only for files you trust: unpickling them can execute arbitrary code.
-    """
-    old = os.environ.get(TRUST_ENV)
-    os.environ[TRUST_ENV] = '1'
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(TRUST_ENV, None)
-        else:
-            os.environ[TRUST_ENV] = old
-
-
-def safe_torch_load(filename: str, map_location=None):
-    """``torch.load`` a checkpoint, refusing anything off the allow-list.
-
-    Args:
-        filename (str): Path of the checkpoint.
-        map_location: As for :func:`torch.load`.
-
-    Returns:
-        The unpickled checkpoint.
-
-    Raises:
-        FileNotFoundError: ``filename`` does not exist.
-        UnsafeCheckpointError: the file needs globals outside the allow-list;
-            the message names them and how to opt in for trusted files.
-    """
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint {filename} does not exist.')
-    if checkpoints_trusted():
-        print_log(
-            f'{TRUST_ENV} is set: loading {filename} with weights_only=False '
-            '(this can execute code from the file).',
-            logger='current',
-            level=30)
-        return torch.load(
-            filename, map_location=map_location, weights_only=False)
-    with torch.serialization.safe_globals(_checkpoint_safe_globals()):
-        try:
-            return torch.load(
-                filename, map_location=map_location, weights_only=True)
-        except Exception as err:  # torch raises UnpicklingError/RuntimeError
-            if 'weights_only' not in str(err) and 'Unsupported' not in str(
-                    err):
-                raise
-            try:
-                unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(
-                    filename)
-            except Exception:  # a non-zip legacy file cannot be listed
-                unsafe = []
-            allowed = {
-                g[1] if isinstance(g, tuple) else
-                f'{g.__module__}.{g.__qualname__}'
-                for g in _checkpoint_safe_globals()
-            }
-            unsafe = [g for g in unsafe if g not in allowed]
-            if not unsafe:
-                # a legacy (non-zip) file cannot be listed; torch's message
-                # names the first offending global
-                unsafe = re.findall(r'GLOBAL ([\w.]+)', str(err))[:1]
-            what = ', '.join(unsafe) if unsafe else str(err).splitlines()[0]
-            raise UnsafeCheckpointError(
-                f'Refusing to load checkpoint {filename}: it contains '
-                f'pickled objects that are not plain weights or the '
-                f'mmengine training state ({what}). Unpickling them could '
-                f'run arbitrary code. If you trust this file, set '
-                f'{TRUST_ENV}=1 (or pass --trust-checkpoint to '
-                f'tools/train.py / tools/test.py).') from None
-
-
-def _load_from_local(filename: str, map_location=None):
-    # mmengine's scheme loaders take (filename, map_location)
-    return safe_torch_load(filename, map_location)
+# The safe loaders live in mmreid_clip.safe_load; re-exported here, where
+# the tools and tests have always imported them from.
+from .safe_load import (TRUST_ENV, UnsafeCheckpointError,  # noqa: F401
+                        checkpoints_trusted, install_safe_loaders,
+                        parse_bool_switch, safe_torch_load,
+                        trust_checkpoints)
 
 
 def init_cpu_distributed(launcher: str) -> bool:
@@ -233,10 +99,16 @@ _PATCHED = False
 
 
 def apply_patches() -> None:
-    """Install the checkpoint-loader patch (idempotent)."""
+    """Install the checkpoint-loader patches (idempotent).
+
+    Every scheme of mmengine's ``CheckpointLoader`` (local paths, http(s)
+    URLs, ``torchvision://``, ``open-mmlab://``, ``mmcls://``, s3/petrel,
+    pavi) reads through :func:`~mmreid_clip.safe_load.safe_torch_load`, so
+    ``load_from``, ``--resume`` and ``init_cfg=dict(type='Pretrained')``
+    never unpickle arbitrary objects, whatever the source.
+    """
     global _PATCHED
     if _PATCHED:
         return
-    CheckpointLoader.register_scheme(
-        prefixes='', loader=_load_from_local, force=True)
+    install_safe_loaders()
     _PATCHED = True

@@ -66,3 +66,10 @@ VISBACKENDS = _child('vis_backend', _R.VISBACKENDS,
 # mmengine's Runner looks collate functions up in the *root* FUNCTIONS
 # registry without switching scope, so ours register there directly.
 FUNCTIONS = mmengine_registry.FUNCTIONS
+
+# Weights reached through mmengine's CheckpointLoader (init_cfg Pretrained,
+# load_from, --resume, URLs) are read by the project's allow-list loader as
+# soon as any model can be built here (docs/reliability.md, "Safe loading").
+from .safe_load import install_safe_loaders  # noqa: E402
+
+install_safe_loaders()

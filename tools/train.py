@@ -1,16 +1,29 @@
 """Train a model from a config.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--cfg-options key=value ...] [--launcher {none,pytorch}]
+        [--epochs N [--stage1-epochs M]] [--data-root DIR]
+        [--cfg-options key=value ...]
+        [--launcher {none,pytorch}]
+
+``--epochs`` changes the budget and every schedule with it (see
+``mmreid_clip.utils.rescale_epochs``); a schedule that does not fit the
+budget is named in a warning when training starts (``ScheduleBudgetHook``).
+``--data-root`` points every loader at one dataset folder. The console
+start-up is short (``ReIDRunner``; ``--verbose`` shows the config and the
+environment there too, the work dir's log file always has them); a progress
+bar runs in interactive terminals and the first iteration is logged
+(``ProgressHook``).
 """
 import argparse
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
-from mmreid_clip.utils import explain_build_errors, setup_runtime
+from mmreid_clip.engine import ReIDRunner
+from mmreid_clip.utils import (ensure_custom_hooks, explain_build_errors,
+                               rescale_epochs, setup_runtime)
+from mmreid_clip.utils.data_root import apply_data_root_args
 
 
 def parse_args():
@@ -35,16 +48,36 @@ def parse_args():
         action='store_true',
         help='scale the learning rate with the total batch size')
     parser.add_argument(
+        '--epochs',
+        type=int,
+        help='train for N epochs, rescaling every scheduler (begin/end, '
+        'milestones, T_max, warm-up) and the validation/checkpoint intervals'
+        ' with the budget; for two-stage configs both stages in proportion')
+    parser.add_argument(
+        '--stage1-epochs',
+        type=int,
+        help='with --epochs, for two-stage configs (CLIP-ReID, CCAF): the '
+        'epochs of stage 1 (default: its share of the old budget)')
+    parser.add_argument(
         '--trust-checkpoint',
         action='store_true',
         help='load checkpoints with arbitrary pickled objects (only for '
         'files you trust)')
+    parser.add_argument(
+        '--data-root',
+        help='dataset folder (or its parent) for every dataloader of the '
+        'config (train/val/test and stage1_dataloader)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         help='override config entries, key=value (e.g. '
         'train_cfg.max_epochs=2)')
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help='also print the config, the full environment and the hooks on '
+        'the console (they are always in the work dir\'s .log file)')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -58,7 +91,7 @@ def parse_args():
 
 
 def merge_args(cfg: Config, args) -> Config:
-    """Fold the command line into the config."""
+    """Fold the command line (but ``--epochs``) into the config."""
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -90,13 +123,31 @@ def merge_args(cfg: Config, args) -> Config:
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
+    budget_changes = []
+    if args.epochs is not None:
+        # from the config file's budget; --cfg-options still win
+        budget_changes = rescale_epochs(cfg, args.epochs, args.stage1_epochs)
+    elif args.stage1_epochs is not None:
+        raise SystemExit('error: --stage1-epochs goes with --epochs')
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    data_root_notes = apply_data_root_args(cfg, args.data_root,
+                                           args.cfg_options)
     cfg = merge_args(cfg, args)
+    # names the schedulers that do not fit the budget when training starts;
+    # progress from the first iteration on
+    ensure_custom_hooks(cfg, 'ScheduleBudgetHook', 'ProgressHook')
     setup_runtime(cfg, trust_checkpoint=args.trust_checkpoint)
+    ReIDRunner.verbose = args.verbose
     # components are built in both calls; name close matches of a typo
     with explain_build_errors():
-        runner = Runner.from_cfg(cfg)
+        runner = ReIDRunner.from_cfg(cfg)
+        if data_root_notes:
+            runner.logger.info('--data-root:\n  ' +
+                               '\n  '.join(data_root_notes))
+        if budget_changes:
+            runner.logger.info('--epochs rescaled the config:\n  ' +
+                               '\n  '.join(budget_changes))
         runner.train()
 
 

@@ -24,6 +24,9 @@ default_hooks = dict(
     # a loaded checkpoint that does not fit the model is reported by module
     # (tools/test.py makes any difference an error)
     checkpoint_match=dict(type='CheckpointMatchHook', strict=False),
+    # identity classifiers must have as many classes as the training set
+    # has identities: checked before the first iteration
+    num_classes_check=dict(type='NumClassesCheckHook'),
 )
 
 env_cfg = dict(

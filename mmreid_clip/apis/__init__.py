@@ -11,14 +11,16 @@ from .inference import (IMAGE_EXTENSIONS, encode_images, encode_texts,
 from .search_index import (INDEX_KINDS, ExactIndex, FaissIndex, FeatureIndex,
                            build_index, chunked_topk, load_index, stable_topk)
 from .searchers import (GallerySearcher, PersonReIdentifier, SearchResult,
-                        StaleIndexError, TextPersonSearcher)
+                        StaleGalleryError, StaleIndexError,
+                        TextPersonSearcher)
 
 apply_patches()
 
 __all__ = [
     'IMAGE_EXTENSIONS', 'INDEX_KINDS', 'ExactIndex', 'FaissIndex',
     'FeatureIndex', 'GallerySearcher', 'PersonReIdentifier', 'SearchResult',
-    'StaleIndexError', 'TextPersonSearcher', 'build_index', 'chunked_topk',
+    'StaleGalleryError', 'StaleIndexError', 'TextPersonSearcher',
+    'build_index', 'chunked_topk',
     'encode_images', 'encode_texts', 'init_model', 'list_images', 'load_index',
     'load_model_weights', 'model_fingerprint', 'stable_topk'
 ]

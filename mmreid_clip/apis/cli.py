@@ -14,19 +14,22 @@ from contextlib import nullcontext
 from typing import Callable, Dict, List, Sequence, Type
 
 import torch.nn as nn
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 
 from mmreid_clip.compat import trust_checkpoints
+from mmreid_clip.utils.data_root import apply_data_root_args
+from mmreid_clip.utils.pretrained import pretrained_towers, set_clip_weights
 from mmreid_clip.visualization import (RankedListLayout, render_ranked_list,
-                                       save_png, stack_rows)
+                                       save_png, score_decimals, stack_rows)
 from .inference import init_model
 from .search_index import INDEX_KINDS
 from .searchers import GallerySearcher, SearchResult, StaleIndexError
 
 __all__ = [
-    'add_index_args', 'add_model_args', 'add_ranking_args', 'check_gallery',
-    'check_search_args', 'check_topk', 'load_model', 'load_searcher',
-    'make_layout', 'run_searches', 'search_demo_parser'
+    'add_data_root_arg', 'add_index_args', 'add_model_args',
+    'add_ranking_args', 'check_gallery', 'check_search_args', 'check_topk',
+    'load_model', 'load_searcher', 'make_layout', 'run_searches',
+    'search_demo_parser'
 ]
 
 
@@ -34,16 +37,26 @@ def add_model_args(parser: argparse.ArgumentParser,
                    config_help: str = 'model config file') -> None:
     """Add ``config``, ``checkpoint`` and the model-loading options.
 
-    Adds the positionals ``config`` and ``checkpoint`` and the options
-    ``--device``, ``--trust-checkpoint`` and ``--cfg-options``, as
-    :func:`load_model` reads them.
+    Adds the positionals ``config`` and ``checkpoint`` (optional: without
+    it the config's pretrained CLIP weights are used, zero-shot) and the
+    options ``--clip-weights``, ``--device``, ``--trust-checkpoint`` and
+    ``--cfg-options``, as :func:`load_model` reads them.
 
     Args:
         parser (argparse.ArgumentParser): The tool's parser.
         config_help (str): Help text of ``config``.
     """
     parser.add_argument('config', help=config_help)
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint',
+        nargs='?',
+        help='trained checkpoint; leave out for zero-shot use of the '
+        'config\'s CLIP weights (or --clip-weights)')
+    parser.add_argument(
+        '--clip-weights',
+        help='CLIP weights for every open_clip tower (an OpenAI archive such '
+        'as ViT-B-16.pt, or an open_clip state dict), for zero-shot use '
+        'without a checkpoint')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
     parser.add_argument(
         '--trust-checkpoint',
@@ -162,19 +175,63 @@ def check_topk(parser: argparse.ArgumentParser,
         parser.error('--topk must be >= 1')
 
 
+def add_data_root_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--data-root`` (every loader's dataset folder), which
+    :func:`load_model` applies."""
+    parser.add_argument(
+        '--data-root',
+        help='dataset folder (or its parent) of the test dataloader, '
+        'instead of the configured data_root')
+
+
 def load_model(args: argparse.Namespace) -> nn.Module:
     """The model of the :func:`add_model_args` options.
 
+    Without a checkpoint the model is used zero-shot with its towers'
+    pretrained weights (``--clip-weights`` sets them); a model that would
+    then have random towers is refused (exit with the message).
+
     Args:
         args (argparse.Namespace): ``config``, ``checkpoint``, ``device``,
-            ``cfg_options`` and ``trust_checkpoint``.
+            ``cfg_options``, ``trust_checkpoint``, ``clip_weights`` and,
+            when the tool has it, ``data_root`` (:func:`add_data_root_arg`;
+            also a top-level ``data_root=`` in ``--cfg-options``), applied
+            to the test loader of ``model.cfg``.
 
     Returns:
         nn.Module: From :func:`~mmreid_clip.apis.init_model`.
     """
+    from mmreid_clip.utils import choose_torch_threads
+    print(f'torch threads: {choose_torch_threads()}')
+    config = Config.fromfile(args.config)
+    if args.cfg_options:
+        config.merge_from_dict(args.cfg_options)
+    data_root = getattr(args, 'data_root', None)
+    for note in apply_data_root_args(
+            config, data_root, args.cfg_options,
+            loaders=('test_dataloader', )):
+        print(f'--data-root: {note}')
+    clip_weights = getattr(args, 'clip_weights', None)
+    if clip_weights:
+        try:
+            set_clip_weights(config.model, clip_weights)
+        except ValueError as err:
+            sys.exit(f'error: --clip-weights: {err}')
+    if args.checkpoint is None:
+        # zero-shot: the towers' own pretrained weights, never random ones
+        towers = pretrained_towers(config.model)
+        random = [key for key, value in towers if not value]
+        if not towers or random:
+            sys.exit(
+                'error: no checkpoint, and the config builds '
+                f'{", ".join(random) or "the model"} without pretrained '
+                'weights: the features would be random. Give a trained '
+                'checkpoint, or --clip-weights PATH (e.g. OpenAI\'s '
+                'ViT-B-16.pt) for zero-shot search with CLIP\'s own weights.')
+        print('zero-shot: no checkpoint, the towers load '
+              f'{sorted({str(v) for _, v in towers})}')
     with trust_checkpoints() if args.trust_checkpoint else nullcontext():
-        return init_model(args.config, args.checkpoint, args.device,
-                          args.cfg_options)
+        return init_model(config, args.checkpoint, args.device)
 
 
 def load_searcher(searcher_cls: Type[GallerySearcher], model: nn.Module,
@@ -240,9 +297,12 @@ def run_searches(search: Callable[[str], SearchResult],
         result = search(query)
         results.append(result)
         print(f'\nquery: {query}')
+        # enough decimals to tell the scores apart (BN-necked ReID
+        # features give cosines that all round to 1.000)
+        decimals = max(4, score_decimals(result.scores))
         for rank, (rel, score) in enumerate(
                 zip(result.rel_paths, result.scores), 1):
-            print(f'  #{rank:<3d} {score:7.4f}  {rel}')
+            print(f'  #{rank:<3d} {score:{decimals + 3}.{decimals}f}  {rel}')
         rows.append(
             render_ranked_list(
                 result.paths,

@@ -35,7 +35,9 @@ from PIL import Image
 
 from mmreid_clip.compat import apply_patches
 from mmreid_clip.datasets.transforms import PackReIDInputs
+from mmreid_clip.engine.progress import progress
 from mmreid_clip.registry import MODELS, TRANSFORMS
+from mmreid_clip.utils.pretrained import drop_missing_pretrained
 from mmreid_clip.utils.setup_env import missing_files, register_all_modules
 
 __all__ = [
@@ -78,10 +80,15 @@ def eval_dataset_cfg(cfg: Config) -> ConfigDict:
     """The dataset config whose pipelines inference reuses.
 
     ``test_dataloader.dataset``, else ``val_dataloader.dataset``; a dataset
-    wrapper's inner ``dataset`` is followed.
+    wrapper's inner ``dataset`` is followed. A config that trains without
+    evaluation (e.g. ``clip-pretrain_synthpedes-tiny.py``, whose val and
+    test loaders are None) still has the dataset configs' top-level
+    ``test_pipeline`` (and ``text_pipeline``) variables: those are used,
+    with the training dataset's ``pack`` if it sets one.
 
     Raises:
-        KeyError: Neither loader has a dataset.
+        KeyError: Neither loader has a dataset and there is no top-level
+            ``test_pipeline``.
     """
     for key in ('test_dataloader', 'val_dataloader'):
         loader = cfg.get(key)
@@ -90,15 +97,29 @@ def eval_dataset_cfg(cfg: Config) -> ConfigDict:
             while 'pipeline' not in ds and isinstance(ds.get('dataset'), dict):
                 ds = ds['dataset']
             return ds
+    if isinstance(cfg.get('test_pipeline'), (list, tuple)):
+        ds = ConfigDict(pipeline=copy.deepcopy(cfg.test_pipeline))
+        if isinstance(cfg.get('text_pipeline'), (list, tuple)):
+            ds.text_pipeline = copy.deepcopy(cfg.text_pipeline)
+        train = (cfg.get('train_dataloader') or {}).get('dataset') or {}
+        if train.get('pack'):
+            ds.pack = copy.deepcopy(train['pack'])
+        return ds
     raise KeyError('the config has neither test_dataloader.dataset nor '
-                   'val_dataloader.dataset: inference takes its image '
-                   'pipeline and tokenizer from there')
+                   'val_dataloader.dataset (nor a top-level test_pipeline): '
+                   'inference takes its image pipeline and tokenizer from '
+                   'there')
 
 
 def _eval_loader_cfg(cfg: Config) -> ConfigDict:
     for key in ('test_dataloader', 'val_dataloader'):
         if cfg.get(key) and cfg[key].get('dataset'):
             return cfg[key]
+    # no evaluation loader (see eval_dataset_cfg): the training loader's
+    # collate function batches the same packed items
+    train = cfg.get('train_dataloader')
+    if train and train.get('collate_fn'):
+        return ConfigDict(collate_fn=copy.deepcopy(train['collate_fn']))
     return ConfigDict()
 
 
@@ -110,6 +131,20 @@ def _strip_wrappers(state_dict: Dict[str, Any]) -> Dict[str, Any]:
                 key = key[len(prefix):]
         out[key] = value
     return out
+
+
+def checkpoint_state_dict(checkpoint: str) -> Dict[str, Any]:
+    """The tensors of a checkpoint (safe loader), wrapper prefixes removed."""
+    apply_patches()
+    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'checkpoint {checkpoint} holds a '
+                         f'{type(ckpt).__name__}, not a state dict')
+    state_dict = ckpt.get('state_dict', ckpt)
+    return _strip_wrappers({
+        k: v
+        for k, v in state_dict.items() if isinstance(v, torch.Tensor)
+    })
 
 
 def load_model_weights(model: nn.Module, checkpoint: str) -> dict:
@@ -195,12 +230,24 @@ def init_model(config: Union[str, Config],
         nn.Module: The model, in eval mode.
 
     Raises:
-        FileNotFoundError: The config, the checkpoint or a ``pretrained``
-            weights file the config names does not exist.
+        FileNotFoundError: The config or the checkpoint does not exist,
+            or (without a checkpoint) a ``pretrained`` weights file the
+            config names. With a checkpoint, towers whose pretrained file
+            is missing are built without it
+            (:func:`~mmreid_clip.utils.pretrained.drop_missing_pretrained`):
+            the checkpoint must then hold all their weights.
     """
     apply_patches()
     register_all_modules(init_scope=False)
     cfg = _load_config(config, cfg_options)
+    if checkpoint is not None and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
+    if checkpoint is not None:
+        # the checkpoint holds every weight: pretrained files that are not
+        # there are not needed (load_model_weights checks it has them all)
+        for note in drop_missing_pretrained(
+                cfg.model, lambda: checkpoint_state_dict(checkpoint)):
+            MMLogger.get_current_instance().info(note)
     problems = missing_files(cfg, loaders=())
     if problems:
         raise FileNotFoundError(
@@ -208,8 +255,6 @@ def init_model(config: Union[str, Config],
             '\n  - '.join(problems) +
             '\nSee README.md ("CLIP weights"), or override the paths with '
             'cfg_options.')
-    if checkpoint is not None and not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
     scope = cfg.get('default_scope', 'mmreid_clip')
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(cfg.model)
@@ -415,7 +460,7 @@ def _run_batches(model: nn.Module, items: torch.utils.data.Dataset,
     feats = []
     model.eval()
     with torch.no_grad():
-        for batch in loader:
+        for batch in progress(loader, desc=f'encoding {what}s'):
             for sample in model.test_step(batch):
                 feat = sample.get(key) if hasattr(sample, 'get') else None
                 if feat is None:
@@ -469,9 +514,13 @@ def encode_images(model: nn.Module,
     # a missing file is reported before any work, not mid-way
     for i, image in enumerate(paths_or_arrays):
         if isinstance(image, (str, os.PathLike)) and not osp.isfile(image):
-            raise FileNotFoundError(
-                f'image #{i} {osp.abspath(os.fspath(image))!r} does not '
-                'exist')
+            path = osp.abspath(os.fspath(image))
+            if osp.islink(path):
+                raise FileNotFoundError(
+                    f'image #{i} {path!r} is a broken symbolic link (to '
+                    f'{os.readlink(path)!r})')
+            what = 'is not a file' if osp.exists(path) else 'does not exist'
+            raise FileNotFoundError(f'image #{i} {path!r} {what}')
     return _run_batches(model, _ImageItems(paths_or_arrays, pipes,
                                            array_order), batch_size,
                         num_workers, 'img_feat', 'has_image', 'image')

@@ -10,6 +10,7 @@ differences (and CUHK-PEDES rejects its look-alike ``caption_all.json``).
 import collections
 import json
 import logging
+import os
 import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -62,6 +63,11 @@ def image_file_problem(path: str) -> Optional[str]:
         return f'the file cannot be read ({err})'
     if not data:
         return 'the file is empty (0 bytes)'
+    from .transforms.loading import ImageTooLargeError, check_image_pixels
+    try:
+        check_image_pixels(data, path)
+    except ImageTooLargeError as err:
+        return str(err)
     try:
         img = mmcv.imfrombytes(data, flag='color')
     except Exception as err:  # cv2.error and friends
@@ -73,13 +79,21 @@ def image_file_problem(path: str) -> Optional[str]:
 
 
 def _compose(transforms: Optional[Sequence[Union[dict, Callable]]]) -> Compose:
-    # Build through our registry rather than mmengine's Compose lookup, so
-    # our transforms and mmcv/mmpretrain's resolve even when the caller has
-    # not set ``default_scope='mmreid_clip'``.
-    built = [
-        TRANSFORMS.build(t) if isinstance(t, dict) else t
-        for t in (transforms or [])
-    ]
+    """Build a pipeline through our registry, in our scope.
+
+    Our registry rather than mmengine's Compose lookup, so our transforms
+    and mmcv/mmpretrain's resolve even when the caller has not set
+    ``default_scope='mmreid_clip'`` (a dataset built outside a Runner); and
+    in our scope, because mmcv's wrappers (``TransformBroadcaster``,
+    ``RandomApply``, ...) build their inner transforms through the default
+    scope, where ours (``RandomErasing``) would not be found.
+    """
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmreid_clip'):
+        built = [
+            TRANSFORMS.build(t) if isinstance(t, dict) else t
+            for t in (transforms or [])
+        ]
     return Compose(built)
 
 
@@ -131,6 +145,14 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
         check_files (bool): Check at load time that every image of the split
             exists, so a partial copy fails at once with the list of missing
             files instead of mid-epoch. Defaults to True.
+        allow_outside_root (bool): Accept image paths that are absolute or
+            climb out of the image folder with ``..``. Off by default: such
+            an entry is a bad sample naming the path (so a stray or hostile
+            annotation file cannot make the dataset read files elsewhere);
+            turn it on if your images really live outside ``img_prefix``.
+            Paths are normalised either way (``a/./b.jpg`` is ``a/b.jpg``),
+            so one image listed under two spellings is one image.
+            Defaults to False.
         on_bad_sample (str): ``'error'`` raises on the first bad sample,
             naming the file and the offending entry; ``'skip'`` drops it,
             counts it and logs it (never silently). Bad samples are: an
@@ -189,6 +211,7 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
                  img_prefix: str = 'imgs',
                  check_files: bool = True,
                  on_bad_sample: str = 'error',
+                 allow_outside_root: bool = False,
                  metainfo: Optional[dict] = None,
                  indices: Optional[Union[int, Sequence[int]]] = None,
                  serialize_data: bool = True,
@@ -206,6 +229,7 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
         self.split = split
         self.check_files = check_files
         self.on_bad_sample = on_bad_sample
+        self.allow_outside_root = bool(allow_outside_root)
         #: Load-time skips: one message per skipped entry/caption/image.
         self.skipped: List[str] = []
         #: Train items whose image failed to load and were skipped (counted
@@ -265,6 +289,10 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
                 f'{e.colno}') from e
         except UnicodeDecodeError as e:
             raise AnnotationError(f'{path}: not UTF-8 text: {e}') from e
+        except RecursionError:
+            raise AnnotationError(
+                f'{path}: JSON nested too deeply to be an annotation file '
+                '(expected a list of flat entries)') from None
         if not isinstance(data, list):
             keys = (f' with keys {sorted(data)[:8]}'
                     if isinstance(data, dict) else '')
@@ -332,6 +360,11 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
         if not isinstance(pid, int) or isinstance(pid, bool):
             raise AnnotationError(f'{where}: "id" must be an integer, got '
                                   f'{type(pid).__name__} {pid!r}')
+        if not -2**63 <= pid < 2**63:
+            raise AnnotationError(
+                f'{where}: "id" {pid} is out of range (ids must fit in 64 '
+                'bits)')
+        path = self._confined(path, where)
         if not isinstance(captions, list):
             raise AnnotationError(
                 f'{where}: "captions" must be a list of strings, got '
@@ -347,6 +380,20 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
             else:
                 valid.append(caption)
         return dict(split=split, path=path, pid=pid, captions=valid)
+
+    def _confined(self, path: str, where: str) -> str:
+        """``path`` normalised, refused when it leaves the image folder."""
+        norm = osp.normpath(path)
+        outside = (osp.isabs(norm) or norm == os.pardir
+                   or norm.startswith(os.pardir + os.sep))
+        if outside and not self.allow_outside_root:
+            raise AnnotationError(
+                f'{where}: "{self.PATH_KEY}" {path!r} points outside the '
+                f'image folder {osp.abspath(self.data_prefix["img_path"])} '
+                '(an absolute path or one climbing out with ..). Fix the '
+                'entry, or pass allow_outside_root=True if the images '
+                'really are elsewhere')
+        return norm
 
     def _reject(self, message: str) -> None:
         """Raise :class:`AnnotationError`, or record a load-time skip."""
@@ -385,6 +432,7 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
             split_counts[parsed['split']] += 1
             if parsed['split'] == self.split:
                 parsed['index'] = index
+                parsed['spelled'] = entry[self.PATH_KEY]
                 entries.append(parsed)
         if not entries:
             skipped = (f'; {len(self.skipped)} bad entries were skipped'
@@ -400,6 +448,7 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
         no_caption = []
         seen_entries: Dict[tuple, int] = {}
         merged = 0
+        respelled: List[Tuple[str, str]] = []  # (this spelling, first one)
         for entry in entries:
             signature = (entry['path'], entry['pid'], tuple(entry['captions']))
             if signature in seen_entries:
@@ -419,6 +468,7 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
                         img_path=osp.join(img_dir, entry['path']),
                         pid=entry['pid'],
                         index=entry['index'],
+                        spelled=entry['spelled'],
                         captions=[]))
             elif image_rows[image_id]['pid'] != entry['pid']:
                 first = image_rows[image_id]
@@ -429,6 +479,9 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
                 continue
             else:
                 merged += 1
+                if image_rows[image_id]['spelled'] != entry['spelled']:
+                    respelled.append((entry['spelled'],
+                                      image_rows[image_id]['spelled']))
             if not entry['captions']:
                 no_caption.append(entry['index'])
             image_rows[image_id]['captions'].extend(entry['captions'])
@@ -462,6 +515,14 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
                 'repeat the image of an earlier entry with other captions; '
                 'their captions were added to that image',
                 logger='current')
+        if respelled:
+            print_log(
+                f'{self.ann_file}: {len(respelled)} entries of split '
+                f'{self.split!r} name an earlier image with another spelling '
+                f'of its path (e.g. {respelled[0][0]!r} is '
+                f'{respelled[0][1]!r}); they count as that image',
+                logger='current',
+                level=logging.WARNING)
         self._log_skips()
         self._image_entries = [r['index'] for r in image_rows]
 

@@ -5,7 +5,9 @@ from .checkpoint_check import (CheckpointMismatchError, StateDictReport,
 from .config_check import (ConfigKeyError, UnknownArgumentError,
                            UnknownTypeError, check_config_keys,
                            explain_build_errors)
-from .setup_env import (amp_optim_wrapper_type, apply_amp, missing_files,
+from .schedule_budget import (rescale_epochs, schedule_budget_problems)
+from .setup_env import (amp_optim_wrapper_type, apply_amp, choose_torch_threads,
+                        ensure_custom_hooks, missing_files,
                         register_all_modules, setup_runtime)
 
 __all__ = [
@@ -13,7 +15,8 @@ __all__ = [
     'UnknownArgumentError', 'UnknownTypeError', 'amp_optim_wrapper_type',
     'apply_amp',
     'atomic_replace', 'atomic_write_bytes', 'atomic_write_text',
-    'check_config_keys', 'compare_state_dicts', 'explain_build_errors',
+    'check_config_keys', 'choose_torch_threads', 'compare_state_dicts',
+    'ensure_custom_hooks', 'explain_build_errors',
     'missing_files', 'register_all_modules', 'remove_stale_temporaries',
-    'setup_runtime'
+    'rescale_epochs', 'schedule_budget_problems', 'setup_runtime'
 ]

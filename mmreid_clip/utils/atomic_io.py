@@ -4,10 +4,12 @@
 file system, so a reader (or a process resumed after ``kill -9``) sees either
 the old file or the complete new one, never a truncated one. The temporary
 file is ``<name>.tmp`` in the same folder; :func:`remove_stale_temporaries`
-clears the ones a killed writer left behind.
+clears the ones a killed writer left behind, and only those: the caller
+names the files it writes by a pattern.
 """
 import os
 import os.path as osp
+import re
 from typing import List
 
 TMP_SUFFIX = '.tmp'
@@ -78,15 +80,18 @@ def atomic_write_text(path: str, text: str) -> None:
     atomic_write_bytes(path, text.encode('utf-8'))
 
 
-def remove_stale_temporaries(folder: str,
-                             pattern_suffix: str = '') -> List[str]:
-    """Delete ``*<pattern_suffix>.tmp`` files a killed writer left in
-    ``folder``.
+def remove_stale_temporaries(folder: str, pattern: str) -> List[str]:
+    """Delete the temporaries a killed writer of ``pattern`` files left.
+
+    Only ``<name>.tmp`` files whose ``<name>`` matches ``pattern`` (a
+    regular expression matched against the whole final name) are removed:
+    the caller names exactly the files it writes, so no other ``*.tmp``
+    file in ``folder`` (``notes.tmp``, a download in progress) is touched.
 
     Args:
         folder (str): Folder to clean (not recursive).
-        pattern_suffix (str): Only names ending with
-            ``pattern_suffix + '.tmp'``. Defaults to '' (every ``*.tmp``).
+        pattern (str): Regular expression of the final names the caller
+            writes, e.g. ``r'epoch_\\d+\\.pth'``.
 
     Returns:
         list[str]: The removed paths.
@@ -94,11 +99,14 @@ def remove_stale_temporaries(folder: str,
     removed = []
     if not osp.isdir(folder):
         return removed
+    owned = re.compile(pattern)
     for name in sorted(os.listdir(folder)):
-        if not name.endswith(pattern_suffix + TMP_SUFFIX):
+        if not name.endswith(TMP_SUFFIX):
+            continue
+        if not owned.fullmatch(name[:-len(TMP_SUFFIX)]):
             continue
         path = osp.join(folder, name)
-        if osp.isfile(path):
+        if osp.isfile(path) and not osp.islink(path):
             os.remove(path)
             removed.append(path)
     return removed

@@ -7,15 +7,17 @@ is evaluated with mostly random weights. :func:`compare_state_dicts` groups
 the missing, unexpected and wrongly shaped keys by module and
 :class:`CheckpointMismatchError` carries the summary.
 """
+import ast
 import collections
 import re
-from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import torch
 
 __all__ = [
     'CheckpointMismatchError', 'StateDictReport', 'compare_state_dicts',
-    'checkpoint_state_dict', 'checkpoint_model_type'
+    'checkpoint_state_dict', 'checkpoint_model_type', 'parse_config_text',
+    'saved_config'
 ]
 
 
@@ -158,3 +160,82 @@ def compare_state_dicts(
         missing=missing,
         unexpected=unexpected,
         shape=shape)
+
+
+class _Unparsed:
+    """Stands for a config value that is not plain data (a call, a name,
+    an expression): it is left out, never evaluated."""
+
+    def __repr__(self) -> str:
+        return '<not plain data>'
+
+
+UNPARSED = _Unparsed()
+
+
+def _literal(node: ast.AST) -> Any:
+    """The value of a data-only expression: constants, lists, tuples, sets,
+    dicts, ``dict(key=...)`` calls and signed numbers; anything else is
+    :data:`UNPARSED`."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        items = [_literal(e) for e in node.elts]
+        return tuple(items) if isinstance(node, ast.Tuple) else items
+    if isinstance(node, ast.Dict):
+        if any(k is None for k in node.keys):
+            return UNPARSED  # ``**other``
+        return {_literal(k): _literal(v) for k, v in zip(node.keys,
+                                                        node.values)
+                if isinstance(_literal(k), (str, int, float, bool, tuple))}
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == 'dict' and not node.args
+            and all(kw.arg is not None for kw in node.keywords)):
+        return {kw.arg: _literal(kw.value) for kw in node.keywords}
+    if (isinstance(node, ast.UnaryOp) and isinstance(node.op,
+                                                     (ast.USub, ast.UAdd))
+            and isinstance(node.operand, ast.Constant)
+            and isinstance(node.operand.value, (int, float))):
+        value = node.operand.value
+        return -value if isinstance(node.op, ast.USub) else value
+    return UNPARSED
+
+
+def parse_config_text(text: str) -> Dict[str, Any]:
+    """The top-level ``name = value`` assignments of a config's source,
+    read as data.
+
+    mmengine stores the config in every checkpoint as Python source
+    (``meta['cfg']``); ``Config.fromstring`` would execute it, so a
+    checkpoint could run code through its config even when its tensors are
+    read safely. Here the source is only parsed (:func:`ast.parse`) and
+    plain literals and ``dict(...)`` calls are evaluated; any other value
+    is :data:`UNPARSED`, and text that does not parse gives ``{}``.
+
+    Args:
+        text: The config source.
+
+    Returns:
+        dict: Variable name to value.
+    """
+    try:
+        tree = ast.parse(text, mode='exec')
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    out: Dict[str, Any] = {}
+    for stmt in tree.body:
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)):
+            try:
+                out[stmt.targets[0].id] = _literal(stmt.value)
+            except RecursionError:
+                out[stmt.targets[0].id] = UNPARSED
+    return out
+
+
+def saved_config(checkpoint) -> Dict[str, Any]:
+    """The config saved in an mmengine checkpoint, parsed as data
+    (:func:`parse_config_text`); ``{}`` when there is none."""
+    meta = checkpoint.get('meta') if isinstance(checkpoint, Mapping) else None
+    text = meta.get('cfg') if isinstance(meta, Mapping) else None
+    return parse_config_text(text) if isinstance(text, str) else {}

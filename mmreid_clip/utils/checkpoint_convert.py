@@ -5,9 +5,10 @@ checkpoint written by an official training script, rename its tensors to
 this project's modules and write an MMEngine checkpoint that
 ``tools/test.py`` loads. What they have in common lives here:
 
-* :func:`load_official_checkpoint`: ``torch.load`` with ``weights_only``
-  only, so a downloaded file can never run code while it is read; an
-  unreadable or pickled-object file is an error naming the file;
+* :func:`load_official_checkpoint`: the project's one safe loader
+  (:func:`mmreid_clip.safe_load.safe_torch_load`), so a downloaded file can
+  never run code while it is read; an unreadable or pickled-object file is
+  an error naming the file;
 * :func:`strip_module_prefix`: the ``module.`` prefix of
   ``DataParallel``/``DistributedDataParallel`` checkpoints;
 * :class:`KeyMapper`: applies a renaming function to every tensor and
@@ -16,21 +17,22 @@ this project's modules and write an MMEngine checkpoint that
 * :func:`write_converted`: the atomic write, which never overwrites the
   input and never an existing output without ``force``;
 * :func:`format_cfg_options`: ``--cfg-options`` text for the printed
-  instructions.
+  instructions;
+* :class:`Conversion`: what every converter's ``convert`` returns.
 """
 import os
 import os.path as osp
 import re
 import shlex
-from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
-                    Sequence, Tuple)
+from typing import (Any, Callable, Dict, Iterable, List, Mapping, NamedTuple,
+                    Optional, Sequence, Tuple)
 
 import torch
 
 from .atomic_io import atomic_replace, temporary_path
 
 __all__ = [
-    'ConversionError', 'KeyMapper', 'load_official_checkpoint',
+    'Conversion', 'ConversionError', 'KeyMapper', 'load_official_checkpoint',
     'strip_module_prefix', 'tensor_dict', 'write_converted',
     'format_cfg_options', 'describe_keys', 'shape_of', 'count_blocks',
     'check_output'
@@ -39,6 +41,32 @@ __all__ = [
 
 class ConversionError(ValueError):
     """The input is not the official checkpoint the converter expects."""
+
+
+class Conversion(NamedTuple):
+    """The result of a converter's ``convert``.
+
+    Attributes:
+        state_dict: Weights for the project's model.
+        options: ``--cfg-options`` the model config needs.
+        no_archive_options: Extra options that build the model without the
+            pretrained weight files (``pretrained=None``).
+        arch: None for the configs' architecture, else the open_clip arch
+            dict to set in the config.
+        info: What was read from the checkpoint (plain values).
+        configs: Configs of the zoo this checkpoint fits.
+        notes: Things the user should know.
+        dropped: Official tensors left out (training-only heads).
+    """
+
+    state_dict: Dict[str, torch.Tensor]
+    options: Dict[str, object]
+    no_archive_options: Dict[str, object]
+    arch: Optional[dict]
+    info: Dict[str, object]
+    configs: List[str]
+    notes: List[str]
+    dropped: Sequence[str] = ()
 
 
 def describe_keys(keys: Iterable[str], limit: int = 8) -> str:
@@ -50,12 +78,13 @@ def describe_keys(keys: Iterable[str], limit: int = 8) -> str:
 
 
 def load_official_checkpoint(path: str) -> Any:
-    """Read a released checkpoint with ``torch.load(weights_only=True)``.
+    """Read a released checkpoint through the project's safe loader.
 
     Official training scripts save plain containers of tensors (a state
     dict, or a dict with the state dict, optimizer state and epoch), which
-    the restricted unpickler reads; anything that needs other pickled
-    objects is refused rather than executed.
+    the allow-list unpickler of :func:`mmreid_clip.safe_load.safe_torch_load`
+    reads (the same path as ``load_from`` and ``--resume``); anything that
+    needs other pickled objects is refused rather than executed.
 
     Args:
         path: The checkpoint file.
@@ -68,24 +97,20 @@ def load_official_checkpoint(path: str) -> Any:
         ConversionError: the file is not a torch checkpoint, or holds
             pickled objects other than tensors and plain containers.
     """
+    from mmreid_clip.safe_load import UnsafeCheckpointError, safe_torch_load
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path!r}')
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
+        return safe_torch_load(path, map_location='cpu')
+    except UnsafeCheckpointError as err:
+        raise ConversionError(
+            f'{path!r} holds pickled objects that are not tensors or '
+            f'plain containers; the converter reads checkpoints with '
+            f'weights_only=True (the allow-list loader), so it never runs '
+            f'code from a file. '
+            f'Re-save the model\'s state_dict() in an environment you '
+            f'trust. ({err})') from None
     except Exception as err:  # UnpicklingError, RuntimeError, EOFError
-        unsafe = []
-        try:
-            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(
-                path)
-        except Exception:  # not a zip file: nothing to list
-            pass
-        if unsafe:
-            raise ConversionError(
-                f'{path!r} holds pickled objects that are not tensors or '
-                f'plain containers ({describe_keys(unsafe, 4)}); the '
-                'converter reads checkpoints with weights_only=True only, '
-                'so it never runs code from a file. Re-save the model\'s '
-                'state_dict() in an environment you trust.') from None
         first = str(err).strip().splitlines()[0] if str(err) else type(
             err).__name__
         raise ConversionError(

@@ -1,6 +1,6 @@
 """Config mistakes reported with the name that was probably meant.
 
-Two kinds of mistake otherwise cost a run or a confusing traceback:
+Three kinds of mistake otherwise cost a run or a confusing traceback:
 
 - a misspelt config key (``resmue=True``, ``train_dataloder``,
   ``randomness.seeed``): mmengine reads keys with ``cfg.get`` and silently
@@ -8,6 +8,10 @@ Two kinds of mistake otherwise cost a run or a confusing traceback:
   :func:`check_config_keys` compares the keys against what the Runner and
   its sections accept and raises :class:`ConfigKeyError` naming the close
   matches;
+- a value of the wrong kind (``lr=abc``, ``randomness.seed=abc``), which
+  fails deep inside torch or mmengine without naming the key:
+  :func:`check_config_values` (run by :func:`check_config_keys`) raises
+  :class:`ConfigValueError` naming each key and value;
 - an unknown ``type`` or constructor argument: mmengine's registry raises a
   ``KeyError`` (``X is not in the mmreid_clip::model registry``) or Python a
   ``TypeError`` (``got an unexpected keyword argument``).
@@ -26,8 +30,9 @@ from mmengine.config import Config
 from mmengine.registry import Registry
 
 __all__ = [
-    'ConfigKeyError', 'UnknownArgumentError', 'UnknownTypeError',
-    'check_config_keys', 'close_matches', 'explain_build_errors'
+    'ConfigKeyError', 'ConfigValueError', 'UnknownArgumentError',
+    'UnknownTypeError', 'check_config_keys', 'check_config_values',
+    'close_matches', 'explain_build_errors'
 ]
 
 
@@ -40,6 +45,10 @@ class _MessageMixin:
 
 class ConfigKeyError(_MessageMixin, KeyError):
     """A config key that nothing reads, probably a typo."""
+
+
+class ConfigValueError(ValueError):
+    """A config value of the wrong kind (``lr='abc'``), named by its key."""
 
 
 class UnknownTypeError(_MessageMixin, KeyError):
@@ -110,7 +119,7 @@ SECTION_KEYS = {
 DEFAULT_HOOK_NAMES = frozenset({
     'runtime_info', 'timer', 'sampler_seed', 'logger', 'param_scheduler',
     'checkpoint', 'visualization', 'random_state', 'nonfinite_loss',
-    'checkpoint_match'
+    'checkpoint_match', 'num_classes_check'
 })
 
 #: Keys of a ``*_dataloader`` section that mmengine consumes itself.
@@ -199,6 +208,94 @@ def check_config_keys(cfg: Config, cutoff: float = 0.8) -> None:
         where = f' ({cfg.filename})' if getattr(cfg, 'filename', None) else ''
         raise ConfigKeyError(f'Config{where} has keys that nothing reads, '
                              'probably typos:\n  - ' + '\n  - '.join(problems))
+    check_config_values(cfg)
+
+
+# ----------------------------------------------------------------------
+# config values
+
+#: Keys whose value must be a number (int or float), in the sections below.
+NUMBER_KEYS = frozenset({
+    'lr', 'weight_decay', 'momentum', 'eps', 'dampening', 'alpha',
+    'lr_mult', 'decay_mult', 'bias_lr_mult', 'bias_decay_mult',
+    'norm_decay_mult', 'dwconv_decay_mult', 'max_norm', 'norm_type',
+    'eta_min', 'start_factor', 'end_factor', 'factor', 'gamma', 'T_max',
+    'begin', 'end', 'power', 'eta_min_ratio'
+})
+#: Keys whose value must be an integer.
+INT_KEYS = frozenset({
+    'max_epochs', 'max_iters', 'val_interval', 'val_begin', 'batch_size',
+    'num_workers', 'seed', 'interval', 'max_keep_ckpts', 'base_batch_size'
+})
+#: Keys whose value must be True or False.
+BOOL_KEYS = frozenset({'deterministic', 'diff_rank_seed', 'by_epoch',
+                       'convert_to_iter_based'})
+#: Sections whose values are checked (and every ``*_dataloader``).
+VALUE_SECTIONS = ('optim_wrapper', 'param_scheduler', 'randomness',
+                  'train_cfg', 'auto_scale_lr', 'default_hooks')
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _value_problems(node, path: str, problems: List[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f'{path}.{key}' if path else str(key)
+            if key in ('dataset', 'pipeline', 'model'):
+                continue  # built by their own classes
+            if isinstance(value, (dict, list, tuple)):
+                if key == 'betas' and isinstance(value, (list, tuple)):
+                    if not all(_is_number(v) for v in value):
+                        problems.append(f'{where}={value!r} must be numbers')
+                    continue
+                _value_problems(value, where, problems)
+            elif value is None:
+                continue
+            elif key in INT_KEYS and not (isinstance(value, int)
+                                          and not isinstance(value, bool)):
+                problems.append(f'{where}={value!r} must be an integer')
+            elif key in NUMBER_KEYS and not _is_number(value):
+                problems.append(f'{where}={value!r} must be a number')
+            elif key in BOOL_KEYS and not isinstance(value, bool):
+                problems.append(f'{where}={value!r} must be True or False')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            _value_problems(value, f'{path}[{i}]', problems)
+
+
+def check_config_values(cfg: Config) -> None:
+    """Raise on settings of the wrong kind, naming each key.
+
+    A value given as text where a number is read (``--cfg-options
+    optim_wrapper.optimizer.lr=abc``, ``randomness.seed=abc``) would
+    otherwise fail deep inside torch or mmengine with a message that
+    names neither the key nor the value. Checked: the learning-rate,
+    decay, momentum and scheduler numbers of ``optim_wrapper`` and
+    ``param_scheduler``, ``randomness``, the epochs and intervals of
+    ``train_cfg``, ``auto_scale_lr``, the hooks' intervals, and
+    ``batch_size`` / ``num_workers`` of every ``*_dataloader``.
+
+    Args:
+        cfg (Config): The merged config.
+
+    Raises:
+        ConfigValueError: one line per wrong value.
+    """
+    problems: List[str] = []
+    sections = list(VALUE_SECTIONS) + [
+        k for k in cfg.keys() if k.endswith('_dataloader')
+    ]
+    for section in sections:
+        value = cfg.get(section)
+        if isinstance(value, (dict, list, tuple)):
+            _value_problems(value, section, problems)
+    if problems:
+        where = f' ({cfg.filename})' if getattr(cfg, 'filename', None) else ''
+        raise ConfigValueError(
+            f'Config{where} has values of the wrong kind:\n  - ' +
+            '\n  - '.join(problems))
 
 
 # ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Runtime set-up shared by the train/test tools and the inference API."""
 import os
 import os.path as osp
+import warnings
 from typing import Any, List, Optional, Sequence
 
 import torch
@@ -12,8 +13,73 @@ from mmreid_clip.compat import (TRUST_ENV, apply_patches, cpu_ddp_wrapper_cfg,
 from .config_check import check_config_keys
 
 
+#: What :func:`choose_torch_threads` decided, for the run's log.
+THREADS_NOTE: List[str] = []
+
+
+#: Machines with at most this many cores train on one torch thread.
+SMALL_MACHINE_CORES = 2
+
+
+def choose_torch_threads() -> str:
+    """Set torch's CPU threads for a machine that may be small and busy.
+
+    Torch starts one thread per core. On a small machine that other
+    processes keep busy, oversubscribed threads wait on each other (on a
+    loaded 2-core machine 2 threads ran 10-20x slower than 1). Unless
+    ``OMP_NUM_THREADS`` (or ``MMREID_NUM_THREADS``) says otherwise, a
+    machine of at most :data:`SMALL_MACHINE_CORES` cores gets one thread;
+    larger ones keep torch's default, divided among the processes of a
+    distributed run. The rule depends on the machine only, never on its
+    momentary load, because the thread count changes the order of float
+    sums: the same config and seed give the same numbers on the same
+    machine, busy or idle.
+
+    Returns:
+        str: The decision, for the log (also kept in ``THREADS_NOTE``).
+    """
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+             else (os.cpu_count() or 1))
+    wanted = os.environ.get('MMREID_NUM_THREADS')
+    if wanted:
+        torch.set_num_threads(max(1, int(wanted)))
+        note = (f'{torch.get_num_threads()} of {cores} CPU cores '
+                '(MMREID_NUM_THREADS)')
+    elif os.environ.get('OMP_NUM_THREADS'):
+        note = (f'{torch.get_num_threads()} of {cores} CPU cores '
+                f'(OMP_NUM_THREADS={os.environ["OMP_NUM_THREADS"]})')
+    else:
+        world = max(1, int(os.environ.get('WORLD_SIZE', '1') or 1))
+        if cores <= SMALL_MACHINE_CORES:
+            n = 1
+        else:
+            n = max(1, min(torch.get_num_threads(), cores // world or 1))
+        if n != torch.get_num_threads():
+            torch.set_num_threads(n)
+        note = (f'{n} of {cores} CPU cores'
+                + (f' ({world} processes)' if world > 1 else '') +
+                (' (a small machine: one thread)'
+                 if cores <= SMALL_MACHINE_CORES else '') +
+                '; set OMP_NUM_THREADS to choose')
+    THREADS_NOTE[:] = [note]
+    return note
+
+
+def ensure_custom_hooks(cfg: Config, *types: str) -> None:
+    """Append ``dict(type=t)`` to ``cfg.custom_hooks`` for each type the
+    config does not list already (the tools' own hooks)."""
+    hooks = cfg.get('custom_hooks') or []
+    for t in types:
+        if not any(isinstance(h, dict) and h.get('type') == t for h in hooks):
+            hooks.append(dict(type=t))
+    cfg.custom_hooks = hooks
+
+
 def register_all_modules(init_scope: bool = True) -> None:
     """Import every registering subpackage and set the default scope."""
+    # mmcv-lite has no compiled ops; mmpretrain's import says so each time
+    warnings.filterwarnings(
+        'ignore', message='Fail to import ``MultiScaleDeformableAttention``')
     import mmreid_clip.datasets  # noqa: F401
     import mmreid_clip.engine  # noqa: F401
     import mmreid_clip.evaluation  # noqa: F401
@@ -79,16 +145,6 @@ def apply_amp(optim_wrapper: dict, dtype: Optional[str] = None) -> dict:
     return optim_wrapper
 
 
-def _iter_dicts(node: Any):
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _iter_dicts(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            yield from _iter_dicts(value)
-
-
 def _looks_like_path(value: str) -> bool:
     return (os.sep in value or value.endswith(
         ('.pt', '.pth', '.bin', '.safetensors', '.json')))
@@ -97,35 +153,57 @@ def _looks_like_path(value: str) -> bool:
 _ALL_LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
+def _paths(node: Any, path: str):
+    """``(key path, dict)`` of every dict under ``node``."""
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from _paths(value, f'{path}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _paths(value, f'{path}.{i}')
+
+
 def missing_files(cfg: Config,
                   loaders: Sequence[str] = _ALL_LOADERS) -> List[str]:
     """Files and folders the config names that do not exist.
 
     Checks ``pretrained`` weight paths and dataset ``data_root`` folders of
-    the dataloaders that will be used, so a run without its data or weights
-    stops before any model is built, with one message naming them all.
+    the dataloaders that will be used (with ``train_dataloader`` also the
+    other training loaders, e.g. ``stage1_dataloader``), so a run without
+    its data or weights stops before any model is built, with one message
+    naming them all and the config key of each.
 
     Args:
         cfg (Config): The config.
         loaders (Sequence[str]): The dataloaders the run will build.
     """
     problems = []
-    keys = [k for k in loaders if cfg.get(k)]
+    keys = list(loaders)
+    if 'train_dataloader' in keys:
+        keys += [
+            k for k in cfg.keys() if k.endswith('_dataloader')
+            and k not in keys + ['val_dataloader', 'test_dataloader']
+        ]
+    keys = [k for k in keys if cfg.get(k) and isinstance(cfg[k], dict)]
     for key in keys:
-        for node in _iter_dicts(cfg[key].get('dataset', {})):
+        for path, node in _paths(cfg[key].get('dataset', {}),
+                                 f'{key}.dataset'):
             root = node.get('data_root')
             if isinstance(root, str) and not osp.isdir(root):
-                problems.append(f'{key}: dataset folder {root!r} '
+                problems.append(f'{path}.data_root: dataset folder {root!r} '
                                 f'({node.get("type", "?")}) does not exist')
             vocab = node.get('vocab_file')
             if isinstance(vocab, str) and not osp.exists(vocab):
-                problems.append(f'{key}: tokenizer vocabulary {vocab!r} '
-                                f'({node.get("type", "?")}) does not exist')
-    for node in _iter_dicts(cfg.get('model', {})):
+                problems.append(f'{path}.vocab_file: tokenizer vocabulary '
+                                f'{vocab!r} ({node.get("type", "?")}) does '
+                                'not exist')
+    for path, node in _paths(cfg.get('model', {}), 'model'):
         weights = node.get('pretrained')
         if (isinstance(weights, str) and _looks_like_path(weights)
                 and not osp.exists(weights)):
-            problems.append(f'model: pretrained weights {weights!r} '
+            problems.append(f'{path}.pretrained: pretrained weights '
+                            f'{weights!r} '
                             f'({node.get("type", "?")}) do not exist')
     return sorted(set(problems))
 
@@ -135,7 +213,8 @@ def setup_runtime(cfg: Config,
                   loaders: Sequence[str] = _ALL_LOADERS) -> Config:
     """Prepare the process and the config for ``Runner.from_cfg``.
 
-    Installs the compatibility patches, rejects misspelt config keys
+    Installs the compatibility patches, chooses the torch thread count
+    (:func:`choose_torch_threads`), rejects misspelt config keys
     (:func:`~mmreid_clip.utils.config_check.check_config_keys`), checks
     that the data and weights exist, sets ``CUBLAS_WORKSPACE_CONFIG`` for
     ``randomness.deterministic=True`` runs on GPUs, sets up gloo for
@@ -150,6 +229,7 @@ def setup_runtime(cfg: Config,
     """
     apply_patches()
     register_all_modules(init_scope=False)
+    choose_torch_threads()
     check_config_keys(cfg)
     if trust_checkpoint:
         os.environ[TRUST_ENV] = '1'
@@ -159,7 +239,9 @@ def setup_runtime(cfg: Config,
             'The config names files that are not there:\n  - ' +
             '\n  - '.join(problems) +
             '\nSee README.md ("Preparing datasets", "CLIP weights") for the '
-            'expected layout, or override the paths with --cfg-options.')
+            'expected layout. Point every loader at your dataset folder with '
+            '--data-root DIR, or set the keys above with --cfg-options '
+            'KEY=PATH.')
     randomness = cfg.get('randomness') or {}
     if randomness.get('deterministic', False):
         # torch.use_deterministic_algorithms (which mmengine switches on)

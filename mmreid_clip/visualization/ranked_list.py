@@ -15,6 +15,7 @@ has a :data:`QUERY_COLOR` border. Images are letterboxed into the tile, so
 people of any aspect ratio keep their shape.
 """
 import logging
+import math
 import os
 import os.path as osp
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from .text import TextRenderer
 __all__ = [
     'MATCH_COLOR', 'MISMATCH_COLOR', 'NEUTRAL_COLOR', 'QUERY_COLOR',
     'BACKGROUND_COLOR', 'ImageLike', 'RankedListLayout', 'RankedListGeometry',
-    'render_ranked_list', 'stack_rows', 'save_png', 'to_pil'
+    'fit_middle', 'render_ranked_list', 'score_decimals', 'stack_rows',
+    'save_png', 'to_pil'
 ]
 
 Color = Tuple[int, int, int]
@@ -244,9 +246,52 @@ def _load_or_none(image: ImageLike) -> Optional[Image.Image]:
         return None
 
 
-def _label_lines(rank: int, score: Optional[float],
-                 extra: Optional[str]) -> List[str]:
-    first = f'#{rank}' if score is None else f'#{rank}  {score:.3f}'
+def score_decimals(scores: Sequence[float],
+                   fewest: int = 3,
+                   most: int = 6) -> int:
+    """Decimals at which scores that differ also print differently.
+
+    Features with batch-normalised necks (CCAF, CLIP-ReID) give cosine
+    scores that all round to ``1.000`` at three decimals; this takes the
+    fewest decimals in ``[fewest, most]`` that keep apart the scores that
+    differ at ``most`` decimals.
+
+    Args:
+        scores (Sequence[float]): The scores printed together.
+        fewest (int): Defaults to 3.
+        most (int): Defaults to 6.
+    """
+    values = [float(v) for v in scores if math.isfinite(float(v))]
+    want = len({f'{v:.{most}f}' for v in values})
+    for decimals in range(fewest, most):
+        if len({f'{v:.{decimals}f}' for v in values}) >= want:
+            return decimals
+    return most
+
+
+def fit_middle(text: str, font: TextRenderer, max_width: int) -> str:
+    """``text`` cut in the middle (``head...tail``) to fit ``max_width``
+    pixels: file names keep their start (the identity in most datasets'
+    names, or the identity folder of a relative path) and their end."""
+    if font.width(text) <= max_width or len(text) <= 4:
+        return text
+    keep = len(text) - 1
+    while keep > 2:
+        head = text[:(keep + 1) // 2 + keep % 2]
+        tail = text[len(text) - keep // 2:] if keep // 2 else ''
+        candidate = f'{head}...{tail}'
+        if font.width(candidate) <= max_width:
+            return candidate
+        keep -= 1
+    return font.wrap(text, max_width, max_lines=1)[0]
+
+
+def _label_lines(rank: int,
+                 score: Optional[float],
+                 extra: Optional[str],
+                 decimals: int = 3) -> List[str]:
+    first = (f'#{rank}'
+             if score is None else f'#{rank}  {score:.{decimals}f}')
     return [first] if not extra else [first, extra]
 
 
@@ -299,9 +344,12 @@ def render_ranked_list(
     lf = layout.label_font
     max_label = layout.outer_tile_size[0] + layout.gap - 2
 
+    decimals = 3 if scores is None else score_decimals(scores)
+
     def put_labels(box: Box, lines: List[str]) -> None:
         for j, text in enumerate(lines[:layout.label_lines]):
-            text = lf.wrap(text, max_label, max_lines=1)[0]
+            text = (lf.wrap(text, max_label, max_lines=1)[0]
+                    if j == 0 else fit_middle(text, lf, max_label))
             lf.draw(canvas, (box[0], geo.label_top + j * lf.line_height), text,
                     TEXT_COLOR if j == 0 else MUTED_TEXT_COLOR)
 
@@ -318,7 +366,7 @@ def render_ranked_list(
         put_labels(
             box,
             _label_lines(i + 1, None if scores is None else float(scores[i]),
-                         None if labels is None else labels[i]))
+                         None if labels is None else labels[i], decimals))
     return (canvas, geo) if return_geometry else canvas
 
 

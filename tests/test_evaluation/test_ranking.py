@@ -581,8 +581,15 @@ def test_kernel_checks_its_inputs():
     first, ap, inp, num_pos, num_nan = rank_rows(
         np.array([[0.1, 0.9, np.nan, 0.5]], np.float32),
         np.array([[3]]), np.ones((1, 1), np.int8))
-    assert first.tolist() == [2] and num_pos.tolist() == [1]
+    assert num_pos.tolist() == [1]
     assert num_nan.tolist() == [1]  # reported, for the caller to raise
+    assert first.tolist() == [0]  # a row with NaN scores is not ranked
+    # a NaN positive (a NaN query feature) used to give rank 0 and divide
+    # by it
+    first, ap, inp, num_pos, num_nan = rank_rows(
+        np.full((1, 4), np.nan, np.float32), np.array([[3]]),
+        np.ones((1, 1), np.int8))
+    assert num_nan.tolist() == [4] and ap.tolist() == [0.0]
 
 
 @pytest.mark.skipif(not HAS_NUMBA, reason='needs numba')

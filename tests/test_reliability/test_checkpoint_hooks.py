@@ -120,6 +120,38 @@ def test_rotation_deletes_after_the_new_save(tmp_path):
     assert ckpt['message_hub']['runtime_info']['keep_ckpt_ids'] == [3]
 
 
+def test_only_the_hooks_own_temporaries_are_removed(tmp_path):
+    """Files a user keeps in the work dir under a ``.tmp`` name survive a
+    (re)start; the hook's own leftovers are removed and listed."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    users = ['notes.tmp', 'dataset.tar.tmp', 'epoch_x.pth.tmp',
+             'my_epoch_1.pth.tmp', 'last_checkpoint.bak.tmp']
+    own = ['epoch_7.pth.tmp', 'best_toy_score_epoch_2.pth.tmp',
+           'last_checkpoint.tmp']
+    for name in users + own:
+        (work / name).write_text(name)
+    runner = make_runner(str(work), max_epochs=1, validate=False)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    runner.logger.addHandler(handler)
+    runner.train()
+    left = sorted(f for f in os.listdir(work) if f.endswith('.tmp'))
+    assert left == sorted(users)
+    for name in users:
+        assert (work / name).read_text() == name
+    message = [
+        r.getMessage() for r in records
+        if 'Removed unfinished checkpoint files' in r.getMessage()
+    ]
+    assert len(message) == 1
+    for name in own:
+        assert name in message[0]
+    for name in users:
+        assert name not in message[0]
+
+
 # ----------------------------------------------------------------------
 # random state
 

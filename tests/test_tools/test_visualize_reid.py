@@ -106,7 +106,7 @@ def _caption(entry, setting):
     pid, clothes, cam = labels_of(entry['query_path'])
     mode = 'general' if setting == 'general' else 'cloth-changing'
     return (f'{setting} query {entry["query"]} (id {pid}, cam {cam}, clothes '
-            f'{clothes}, {mode}; AP {100 * entry["ap"]:.1f})')
+            f'{clothes}, {mode}; AP {100 * entry["ap"]:.1f}%)')
 
 
 def test_unknown_setting_is_named(setup, tmp_path):

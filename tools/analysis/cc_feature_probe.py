@@ -63,7 +63,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--split', default='test', help='image folder')
     parser.add_argument(
         '--data-root',
-        help='dataset folder (default: the config\'s test data_root)')
+        help='dataset folder (or its parent; default: the config\'s test '
+        'data_root)')
     parser.add_argument('--max-images', type=int, default=240)
     parser.add_argument('--clothes-labels', default='lip')
     parser.add_argument('--batch-size', type=int, default=64)
@@ -193,7 +194,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     args = parse_args(argv)
     model = load_model(args)
     model.eval()
-    root = args.data_root or model.cfg.test_dataloader.dataset.data_root
+    # load_model pointed the config's loaders at --data-root
+    root = model.cfg.test_dataloader.dataset.data_root
     data = load_views(root, args.split, args.max_images, args.clothes_labels)
     out = probe(model, data, args.batch_size)
     width = max(len(k) for k in out)

@@ -96,6 +96,14 @@ def find_logs(path: str,
             f'{osp.join(path, what, "vis_data", what + ".json")} (the '
             'LocalVisBackend of the visualizer writes them)')
     logs = [_run_logs(d) for d in runs]
+    if len(runs) > 1 and not all_runs and run is None:
+        names = [osp.basename(d) for d in runs]
+        print(
+            f'plot_logs: {path} holds {len(runs)} runs ({names[0]} ... '
+            f'{names[-1]}, e.g. a resumed training); plotting the latest, '
+            f'{names[-1]}. --all-runs draws them all in time order, --run '
+            'TIMESTAMP one of them.',
+            file=sys.stderr)
     return logs if all_runs else logs[-1:]
 
 

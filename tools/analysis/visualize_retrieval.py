@@ -38,8 +38,10 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 from mmreid_clip.apis import chunked_topk
-from mmreid_clip.apis.cli import (add_model_args, add_ranking_args, check_topk,
-                                  load_model, make_layout)
+from mmreid_clip.apis.cli import (add_data_root_arg, add_model_args,
+                                  add_ranking_args, check_topk, load_model,
+                                  make_layout)
+from mmreid_clip.engine.progress import progress
 from mmreid_clip.evaluation.functional import rank_queries
 from mmreid_clip.utils import missing_files
 from mmreid_clip.visualization import render_ranked_list, save_png, stack_rows
@@ -49,6 +51,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Visualise the ranked results of test queries')
     add_model_args(parser, config_help='test config file')
+    add_data_root_arg(parser)
     add_ranking_args(parser)
     pick = parser.add_mutually_exclusive_group()
     pick.add_argument(
@@ -129,7 +132,7 @@ def collect_test_features(model: torch.nn.Module,
     reid: List[dict] = []
     model.eval()
     with torch.no_grad():
-        for batch in loader:
+        for batch in progress(loader, desc='encoding the test set'):
             for s in model.test_step(batch):
                 meta = s.metainfo
                 if 'subset' in meta and 'img_feat' in s:
@@ -287,7 +290,7 @@ def draw_reid(data: dict, setting: dict, args: argparse.Namespace,
         ap = float(ranks.ap[q])
         caption = (f'{setting["name"]} query {q} (id {pid}, cam '
                    f'{int(cam[qi])}, clothes {int(data["clothes_id"][qi])}, '
-                   f'{mode}; AP {100 * ap:.1f})')
+                   f'{mode}; AP {100 * ap:.1f}%)')
         labels = [
             f'id {int(data["pid"][g])} c{int(cam[g])} '
             f'cl{int(data["clothes_id"][g])}' for g in gi.tolist()
@@ -346,7 +349,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         top = indices[row].tolist()
         matches = [int(gal['pids'][g]) == pid for g in top]
         ap = float(ranks.ap[q])
-        caption = (f'query {q} (id {pid}, AP {100 * ap:.1f}): '
+        caption = (f'query {q} (id {pid}, AP {100 * ap:.1f}%): '
                    f'"{qry["captions"][q]}"')
         image = render_ranked_list(
             [gal['paths'][g] for g in top],

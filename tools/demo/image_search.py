@@ -1,7 +1,8 @@
 """Find a person of a query photo in a folder of images; draw the ranking.
 
     python tools/demo/image_search.py CONFIG CHECKPOINT --gallery FOLDER \\
-        --query-image person.jpg [person2.jpg ...] [--topk 10] \\
+        --query-image person.jpg [person2.jpg ...] [--query-image ...] \\
+        [--topk 10] \\
         [--out image_search.png] [--index FOLDER.index.npz] [--rebuild] \\
         [--index-kind {exact,flat,ivf,hnsw}] [--keep-self] [--device cpu] \\
         [--batch-size 32] [--num-workers 0] [--json results.json] \\
@@ -28,8 +29,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--query-image',
         nargs='+',
+        action='extend',
         required=True,
-        help='photo(s) of the person to find')
+        help='photo(s) of the person to find (several after one flag, or '
+        'the flag repeated)')
     parser.add_argument(
         '--keep-self',
         action='store_true',

@@ -4,7 +4,7 @@
         [--out-dir DIR] [--opset 18] [--img-size H W] [--context-length L]
         [--with-preprocessor] [--image-only] [--tol 1e-4]
         [--check-batch-size 3] [--seed 0] [--trust-checkpoint]
-        [--cfg-options key=value ...]
+        [--random-weights] [--cfg-options key=value ...]
 
 Writes ``image_encoder.onnx`` (``images`` -> ``img_feat``) and, for
 text-image models, ``text_encoder.onnx`` (``texts`` -> ``text_feat``) to
@@ -16,13 +16,22 @@ model's ``predict``); the command exits with status 1 when the max absolute
 difference exceeds ``--tol``. The contract a model follows to be exportable
 is in ``mmreid_clip/deploy/onnx_export.py``.
 
+``preprocessing.json`` next to them says what a deployment does to the
+inputs first: image size, channel order, mean/std (or that the graph
+normalises, ``--with-preprocessor``), the config's image pipeline, the
+tokenizer (type, length, special ids, truncation; a WordPiece ``vocab.txt``
+is copied alongside). It is printed at the end too.
+
 A checkpoint is loaded safely (weights and mmengine's training state only;
 ``--trust-checkpoint`` for other files you trust). When the checkpoint holds
-every weight, the CLIP/BERT files the config names are not needed:
-``--cfg-options model.image_encoder.pretrained=None``.
+every weight, the CLIP/BERT files the config names are not needed (towers
+whose file is missing are built without it). Without ``--checkpoint`` the
+config's pretrained weights are exported; a model with randomly initialised
+towers is refused unless ``--random-weights``.
 """
 import argparse
 import json
+import os.path as osp
 import sys
 
 from mmengine.config import DictAction
@@ -83,6 +92,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='load a checkpoint with arbitrary pickled objects (only for '
         'files you trust)')
     parser.add_argument(
+        '--random-weights',
+        action='store_true',
+        help='export even when no checkpoint is given and the config builds '
+        'towers with random weights (to test the export path)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -108,6 +122,7 @@ def main(argv=None) -> int:
             out_dir=args.out_dir,
             cfg_options=args.cfg_options,
             trust_checkpoint=args.trust_checkpoint,
+            random_weights=args.random_weights,
             **kwargs)
     except ParityError as err:
         print(f'ONNX parity check FAILED: {err}', file=sys.stderr)
@@ -116,6 +131,12 @@ def main(argv=None) -> int:
         print(f'export_onnx: {err}', file=sys.stderr)
         return 1
     print(json.dumps({k: r.to_dict() for k, r in results.items()}, indent=2))
+    out_dir = osp.dirname(next(iter(results.values())).path)
+    meta = osp.join(out_dir, 'preprocessing.json')
+    if osp.isfile(meta):
+        print(f'\npreprocessing ({meta}):')
+        with open(meta) as f:
+            print(f.read())
     return 0
 
 

@@ -29,11 +29,12 @@ needed.
 import argparse
 import os.path as osp
 import sys
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 
-from mmreid_clip.utils.checkpoint_convert import (ConversionError, KeyMapper,
+from mmreid_clip.utils.checkpoint_convert import (Conversion, ConversionError,
+                                                  KeyMapper,
                                                   check_output, count_blocks,
                                                   describe_keys,
                                                   format_cfg_options,
@@ -71,19 +72,6 @@ REQUIRED = (IMAGE + 'conv1.weight', IMAGE + 'positional_embedding',
             TEXT + 'embeddings.position_embeddings.weight',
             BLOCK + 'attn.in_proj_weight', 'bottleneck_image.weight',
             'bottleneck_text.weight')
-
-
-class Conversion(NamedTuple):
-    """The result of :func:`convert` (see ``clip_reid_to_mmreid``)."""
-
-    state_dict: Dict[str, torch.Tensor]
-    options: Dict[str, object]
-    no_archive_options: Dict[str, object]
-    arch: Optional[dict]
-    info: Dict[str, object]
-    dropped: List[str]
-    configs: List[str]
-    notes: List[str]
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -293,8 +281,8 @@ def convert(obj,
     if (vit_b16 and bert == BERT_BASE
             and info['num_classes'] in CONFIG_BY_CLASSES):
         configs = [CONFIG_BY_CLASSES[info['num_classes']]]
-    return Conversion(state_dict, options, no_archive, arch, info, dropped,
-                      configs, notes)
+    return Conversion(state_dict, options, no_archive, arch, info, configs,
+                      notes, dropped)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -41,11 +41,12 @@ when only the converted checkpoint is at hand.
 import argparse
 import os.path as osp
 import sys
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from mmreid_clip.utils.checkpoint_convert import (ConversionError, KeyMapper,
+from mmreid_clip.utils.checkpoint_convert import (Conversion, ConversionError,
+                                                  KeyMapper,
                                                   check_output, count_blocks,
                                                   describe_keys,
                                                   format_cfg_options,
@@ -94,30 +95,6 @@ _PREFIXES = (
     ('bottleneck_proj.', 'head.bns.1.'),
     ('bottleneck.', 'head.bns.0.'),
 )
-
-
-class Conversion(NamedTuple):
-    """The result of :func:`convert`.
-
-    Attributes:
-        state_dict: Weights for :class:`CLIPReID`.
-        options: ``--cfg-options`` the model config needs.
-        no_archive_options: Extra options that build the model without
-            the CLIP weights file (``pretrained=None``).
-        arch: None for ViT-B/16, else the open_clip arch dict to set as
-            ``image_encoder.arch`` and ``text_encoder.arch``.
-        info: What was read from the checkpoint (plain values).
-        configs: Configs of the zoo this checkpoint fits.
-        notes: Things the user should know.
-    """
-
-    state_dict: Dict[str, torch.Tensor]
-    options: Dict[str, object]
-    no_archive_options: Dict[str, object]
-    arch: Optional[dict]
-    info: Dict[str, object]
-    configs: List[str]
-    notes: List[str]
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -20,8 +20,12 @@ The towers must keep their projections (``with_proj=True``): a file without
 Unless ``--no-verify``, the file is read back with the project's loader
 (:func:`build_open_clip`, strict) at the checkpoint's input size and every
 tensor compared with the checkpoint's, so a file that would not load, or
-would load differently, is never left behind silently. Arch and input size
-are taken from the config stored in the checkpoint when not given.
+would load differently, is never left behind silently: the file is written
+and verified under a temporary name, then renamed, so a failed export
+neither leaves a file nor removes an existing one. Arch and input size are
+taken from the config stored in the checkpoint when not given; that config
+is Python source and is parsed as data, never executed
+(``mmreid_clip.utils.checkpoint_check.parse_config_text``).
 """
 import argparse
 import math
@@ -106,15 +110,23 @@ def convert_state_dict(state_dict: Dict[str, torch.Tensor],
 
 
 def _config_defaults(ckpt: dict) -> Tuple[Optional[str], Optional[tuple]]:
-    """Arch and img_size of the image encoder in the saved config."""
-    text = (ckpt.get('meta') or {}).get('cfg')
-    if not isinstance(text, str):
+    """Arch and img_size of the image encoder in the saved config.
+
+    The config text is parsed as data (``parse_config_text``), never
+    executed: a checkpoint whose config carries code cannot run it here.
+    """
+    from mmreid_clip.utils.checkpoint_check import saved_config
+    model = saved_config(ckpt).get('model')
+    enc = model.get('image_encoder') if isinstance(model, dict) else None
+    if not isinstance(enc, dict):
         return None, None
-    from mmengine.config import Config
-    cfg = Config.fromstring(text, '.py')
-    enc = cfg.get('model', {}).get('image_encoder', {})
-    size = enc.get('img_size')
-    return enc.get('arch'), tuple(size) if size is not None else None
+    arch, size = enc.get('arch'), enc.get('img_size')
+    arch = arch if isinstance(arch, (str, dict)) else None
+    if isinstance(size, int) and not isinstance(size, bool):
+        size = (size, size)
+    size = tuple(size) if isinstance(size, (list, tuple)) and all(
+        isinstance(v, int) for v in size) else None
+    return arch, size
 
 
 def verify(path: str, weights: Dict[str, torch.Tensor], arch: str,
@@ -135,34 +147,43 @@ def verify(path: str, weights: Dict[str, torch.Tensor], arch: str,
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     from mmreid_clip.compat import safe_torch_load
+    from mmreid_clip.utils.atomic_io import atomic_replace, temporary_path
+    if osp.exists(args.out) and osp.samefile(args.out, args.checkpoint):
+        raise ValueError(f'the output {args.out!r} is the input checkpoint; '
+                         'write the exported file elsewhere')
     ckpt = safe_torch_load(args.checkpoint, map_location='cpu')
     state_dict = ckpt.get('state_dict', ckpt) if isinstance(ckpt,
                                                             dict) else None
     if not isinstance(state_dict, dict):
         raise ValueError(f'{args.checkpoint}: no state dict in the file')
     weights = convert_state_dict(state_dict, args.checkpoint)
+    arch, img_size = args.arch, tuple(args.img_size or ()) or None
+    if not args.no_verify and (arch is None or img_size is None):
+        saved_arch, saved_size = _config_defaults(ckpt)
+        arch = arch or saved_arch
+        img_size = img_size or saved_size
+        if arch is None:
+            raise ValueError(f'{args.checkpoint} stores no config naming '
+                             'the arch; pass --arch (or --no-verify)')
     out_dir = osp.dirname(osp.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
-    torch.save(weights, args.out)
+    # written and verified under a temporary name, then renamed: a failed
+    # export never leaves a bad file, nor removes an existing one
+    tmp = temporary_path(args.out)
+    try:
+        torch.save(weights, tmp)
+        if not args.no_verify:
+            verify(tmp, weights, arch, img_size)
+        atomic_replace(tmp, args.out)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
     n_params = sum(v.numel() for v in weights.values())
     print(f'wrote {len(weights)} tensors ({n_params / 1e6:.2f}M values) to '
           f'{args.out}')
-    if args.no_verify:
-        return
-    arch, img_size = _config_defaults(ckpt)
-    arch = args.arch or arch
-    img_size = tuple(args.img_size) if args.img_size else img_size
-    if arch is None:
-        os.remove(args.out)
-        raise ValueError(f'{args.checkpoint} stores no config naming the '
-                         'arch; pass --arch (or --no-verify)')
-    try:
-        verify(args.out, weights, arch, img_size)
-    except Exception:
-        os.remove(args.out)
-        raise
-    print(f'verified: {args.out} loads into arch {arch!r} at img_size '
-          f'{img_size} and equals the checkpoint\'s towers')
+    if not args.no_verify:
+        print(f'verified: {args.out} loads into arch {arch!r} at img_size '
+              f'{img_size} and equals the checkpoint\'s towers')
 
 
 if __name__ == '__main__':

@@ -28,11 +28,12 @@ that build the model without the CLIP archive (``pretrained=None``).
 import argparse
 import os.path as osp
 import sys
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 
-from mmreid_clip.utils.checkpoint_convert import (ConversionError, KeyMapper,
+from mmreid_clip.utils.checkpoint_convert import (Conversion, ConversionError,
+                                                  KeyMapper,
                                                   check_output, count_blocks,
                                                   describe_keys,
                                                   format_cfg_options,
@@ -68,19 +69,6 @@ REQUIRED = ('base_model.visual.conv1.weight', 'base_model.visual.proj',
             'base_model.visual.positional_embedding',
             'base_model.token_embedding.weight',
             'base_model.positional_embedding', 'base_model.text_projection')
-
-
-class Conversion(NamedTuple):
-    """The result of :func:`convert` (see ``clip_reid_to_mmreid``)."""
-
-    state_dict: Dict[str, torch.Tensor]
-    options: Dict[str, object]
-    no_archive_options: Dict[str, object]
-    arch: Optional[dict]
-    info: Dict[str, object]
-    dropped: List[str]
-    configs: List[str]
-    notes: List[str]
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -235,8 +223,8 @@ def convert(obj,
     configs = []
     if arch is None and info['num_classes'] in CONFIG_BY_CLASSES:
         configs = [CONFIG_BY_CLASSES[info['num_classes']]]
-    return Conversion(state_dict, options, no_archive, arch, info, dropped,
-                      configs, notes)
+    return Conversion(state_dict, options, no_archive, arch, info, configs,
+                      notes, dropped)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

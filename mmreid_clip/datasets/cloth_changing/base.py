@@ -22,7 +22,8 @@ from mmengine.logging import print_log
 
 from mmreid_clip.registry import DATASETS, TRANSFORMS
 from ..pid_access import PidAccessMixin
-from ..text_image_dataset import AnnotationError
+from ..text_image_dataset import (AnnotationError, BadImageError,
+                                  image_file_problem)
 
 __all__ = [
     'IMG_EXTENSIONS', 'MASK_EXTENSION', 'RawSample', 'ClothChangingDataset',
@@ -52,12 +53,16 @@ def is_image_file(name: str) -> bool:
 
 
 def _compose(transforms: Optional[Sequence[Union[dict, Callable]]]) -> Compose:
-    # built through our registry, so our transforms and mmcv/mmpretrain's
-    # resolve even without default_scope='mmreid_clip'
-    return Compose([
-        TRANSFORMS.build(t) if isinstance(t, dict) else t
-        for t in (transforms or [])
-    ])
+    # built through our registry and in our scope, so our transforms and
+    # mmcv/mmpretrain's resolve even without default_scope='mmreid_clip',
+    # including inside mmcv's wrappers (TransformBroadcaster), which build
+    # their inner transforms through the default scope
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmreid_clip'):
+        return Compose([
+            TRANSFORMS.build(t) if isinstance(t, dict) else t
+            for t in (transforms or [])
+        ])
 
 
 @dataclasses.dataclass
@@ -151,7 +156,12 @@ class ClothChangingDataset(PidAccessMixin, BaseDataset):
             Defaults to the dataset's ``DEFAULT_MASK_DIR``.
         on_bad_sample (str): ``'error'`` (raise on the first bad sample) or
             ``'skip'`` (count, log and drop bad samples). Defaults to
-            'error'.
+            'error'. It also covers an image that cannot be read or
+            decoded when it is loaded (empty, corrupt, over the pixel
+            limit): :class:`BadImageError` naming the file and the item,
+            or on train splits with ``'skip'`` a counted, logged skip
+            (mmengine then draws another item); evaluation splits always
+            raise, since dropping an item would change the protocol.
         test_mode (bool, optional): mmengine's test mode (no refetching of
             failed items). Defaults to True on evaluation splits, False on
             train-format splits.
@@ -207,6 +217,9 @@ class ClothChangingDataset(PidAccessMixin, BaseDataset):
         self._pids: Optional[np.ndarray] = None
         self._skipped: Dict[str, List[str]] = {}
         self._folders: Set[str] = set()
+        #: Train items whose image failed to load and were skipped (counted
+        #: per process: each DataLoader worker holds its own copy).
+        self.num_bad_images = 0
         if test_mode is None:
             test_mode = split not in self.TRAIN_SPLITS
         super().__init__(
@@ -275,6 +288,21 @@ class ClothChangingDataset(PidAccessMixin, BaseDataset):
             name for name, is_dir in entries
             if not is_dir and is_image_file(name)
         ]
+
+    def _inside(self, folder: str, rel: str, where: str) -> Optional[str]:
+        """``folder/rel`` normalised; a path from a list file that is
+        absolute or climbs out of ``folder`` with ``..`` is a bad sample
+        (an error naming the line, or a counted skip) and gives None."""
+        norm = osp.normpath(rel)
+        if (osp.isabs(norm) or norm == os.pardir
+                or norm.startswith(os.pardir + os.sep)):
+            self._bad_sample(
+                'paths outside the dataset', f'{where}: {rel}',
+                f'{where}: {rel!r} points outside {folder} (an absolute '
+                'path or one climbing out with ..); list files must name '
+                'images inside the dataset folder')
+            return None
+        return osp.join(folder, norm)
 
     def _list_dirs(self, folder: str) -> List[str]:
         """Sorted names of the subfolders of ``folder``."""
@@ -430,6 +458,55 @@ class ClothChangingDataset(PidAccessMixin, BaseDataset):
 
     # ------------------------------------------------------------------
     # access
+
+    def prepare_data(self, idx: int) -> Optional[dict]:
+        """Run the pipeline on item ``idx``; a bad image file is named.
+
+        Returns:
+            dict | None: The transformed item, or None when a transform
+            drops it or, with ``on_bad_sample='skip'`` on a train split,
+            its image cannot be loaded (mmengine then draws another item).
+
+        Raises:
+            BadImageError: the item's image is missing, empty, not
+                decodable or over the pixel limit (and not skipped); the
+                message names the file and the item.
+        """
+        results = self.get_data_info(idx)
+        try:
+            return self.pipeline(results)
+        except Exception as err:
+            problem = image_file_problem(results['img_path'])
+            if problem is None:
+                raise  # the file is fine: a pipeline error, not data
+            return self._bad_image(idx, results, problem, err)
+
+    def _bad_image(self, idx: int, info: dict, problem: str,
+                   err: Exception) -> None:
+        """Raise :class:`BadImageError`, or count and log a train skip."""
+        message = (f'{self.DATASET_NAME} {self.split}: item {idx} (pid='
+                   f'{info.get("pid")}, camid={info.get("camid")}): image '
+                   f'{info["img_path"]}: {problem} '
+                   f'[{type(err).__name__}: {err}]')
+        if self.on_bad_sample != 'skip':
+            raise BadImageError(
+                f'{message}. Replace or remove the file, or set '
+                "on_bad_sample='skip' on the train dataset to skip such "
+                'samples (counted and logged).') from err
+        if self.test_mode:
+            raise BadImageError(
+                f"{message}. on_bad_sample='skip' does not apply to the "
+                f'{self.split!r} split: dropping an evaluation item would '
+                'change the protocol; replace or remove the file.') from err
+        self.num_bad_images += 1
+        count = self.num_bad_images
+        if count <= self.NUM_EXAMPLES_SHOWN or count & (count - 1) == 0:
+            print_log(
+                f'{message}; skipped (on_bad_sample=\'skip\', {count} '
+                'images skipped so far in this process)',
+                logger='current',
+                level=logging.WARNING)
+        return None
 
     def __repr__(self) -> str:
         size = len(self) if self._fully_initialized else 'not loaded'

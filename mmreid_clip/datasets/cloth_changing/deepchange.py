@@ -89,7 +89,10 @@ class DeepChange(ClothChangingDataset):
                         f'{where}: cannot parse the file name {name!r}: '
                         f'expected {self.PATTERN}')
                     continue
-                img_path = osp.join(path, name)
+                img_path = self._inside(path, name, where)
+                if img_path is None:
+                    continue
+                name = osp.relpath(img_path, path)
                 sub = osp.dirname(img_path)
                 if sub not in present:
                     present[sub] = (

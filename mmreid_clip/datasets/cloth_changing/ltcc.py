@@ -22,11 +22,14 @@ class LTCC(ClothChangingDataset):
           train-mask/001_1_c11_015861.png     # optional parsing masks
           query-mask/... test-mask/...
 
-    Names are parsed with the rules of CAL's loader
-    (shared ``datasets-and-protocols.md`` §2.2): pid and camera from
-    ``(\\d+)_(\\d+)_c(\\d+)``, the clothes string ``"pid_clothes"`` from
-    ``(\\w+)_c``; both must match at the start of the name. ``camid`` is the
-    camera number of the name (``c11`` -> 11).
+    Names follow ``PPP_C_cKK_FFFFFF`` (pid, clothes, camera, frame) and
+    give the labels of CAL's loader (shared ``datasets-and-protocols.md``
+    §2.2): the pid, the clothes string ``"pid_clothes"`` and the camera.
+    The whole stem must have that form: CAL's clothes rule ``(\\w+)_c``
+    would read ``001_1_c01_000001_copy.png`` as the outfit
+    ``"001_1_c01_000001"``, a new clothes id made of a stray copy, so such
+    a name is a bad sample (an error naming the file, or a counted skip).
+    ``camid`` is the camera number of the name (``c11`` -> 11).
 
     Splits: ``'train'`` (``train/``) and ``'test'`` (``query/`` items with
     ``subset='query'``, then ``test/`` items with ``subset='gallery'``).
@@ -42,10 +45,8 @@ class LTCC(ClothChangingDataset):
     SPLITS = ('train', 'test')
     LAYOUT = ('LTCC_ReID/{train,query,test}/PPP_C_cKK_FFFFFF.png (pid, '
               'clothes, camera, frame), e.g. 001_1_c11_015861.png')
-    #: pid, clothes and camera (documented rule, anchored at the start).
-    NAME_RE = re.compile(r'(\d+)_(\d+)_c(\d+)')
-    #: The clothes string "pid_clothes".
-    CLOTHES_RE = re.compile(r'(\w+)_c')
+    #: pid, clothes, camera and frame: the whole stem.
+    NAME_RE = re.compile(r'(\d+)_(\d+)_c(\d+)_(\d+)')
     PATTERN = 'PPP_C_cKK_FFFFFF.png, e.g. 001_1_c11_015861.png'
 
     def _read_split(self) -> List[RawSample]:
@@ -58,15 +59,14 @@ class LTCC(ClothChangingDataset):
             path = self._path(folder)
             for name in self._list_images(path):
                 stem = osp.splitext(name)[0]
-                m = self.NAME_RE.match(stem)
-                c = self.CLOTHES_RE.match(stem)
-                if m is None or c is None:
+                m = self.NAME_RE.fullmatch(stem)
+                if m is None:
                     self._bad_sample(
                         'unparseable file names', osp.join(path, name),
                         f'cannot parse the file name {osp.join(path, name)}:'
                         f' expected {self.PATTERN}')
                     continue
-                pid, _, cam = (int(g) for g in m.groups())
+                pid, cam = int(m.group(1)), int(m.group(3))
                 samples.append(
                     RawSample(
                         img_path=osp.join(path, name),
@@ -74,6 +74,6 @@ class LTCC(ClothChangingDataset):
                         rel_path=name,
                         pid=pid,
                         camid=cam,
-                        clothes_key=c.group(1),
+                        clothes_key=f'{m.group(1)}_{m.group(2)}',
                         subset=subset))
         return samples

@@ -153,7 +153,10 @@ class MSMT17(StandardReIDDataset):
                     f'{where}: cannot parse the file name {rel_path!r}: '
                     f'expected {self.PATTERN}')
                 continue
-            img_path = osp.join(image_dir, rel_path)
+            img_path = self._inside(image_dir, rel_path, where)
+            if img_path is None:
+                continue
+            rel_path = osp.relpath(img_path, image_dir)
             sub = osp.dirname(img_path)
             if sub not in present:
                 # one listing per folder: a stat per image is slow on

@@ -18,6 +18,7 @@ from mmengine import fileio
 from mmpretrain.datasets.transforms import RandomCrop
 
 from mmreid_clip.registry import TRANSFORMS
+from .loading import check_image_pixels
 
 
 def _item_name(results: dict) -> str:
@@ -78,6 +79,7 @@ class LoadParsingMask(BaseTransform):
             raise FileNotFoundError(
                 f'parsing mask {path!r} cannot be read ({err}); run the '
                 'parser over this split or fix the mask folder') from err
+        check_image_pixels(data, f'parsing mask {path!r}')
         try:
             mask = mmcv.imfrombytes(data, flag='unchanged', backend='pillow')
         except Exception as err:  # Pillow raises several unrelated types

@@ -2,6 +2,7 @@
 import contextlib
 import functools
 import os.path as osp
+import re
 from typing import Iterator, Optional
 
 from mmengine.dist import is_main_process
@@ -29,8 +30,11 @@ class AtomicCheckpointHook(CheckpointHook):
     deletes rotated-out checkpoints only after the new one is in place. A
     run killed at any moment therefore leaves a ``last_checkpoint`` that
     names a complete, loadable checkpoint (or no pointer before the first
-    save). Stale ``*.tmp`` files of a killed run are removed when training
-    starts again.
+    save). When training starts again, the unfinished temporaries of a
+    killed run are removed and listed in the log: only ``<name>.tmp``
+    files whose ``<name>`` is one this hook writes (``filename_tmpl`` with
+    any step, its ``best_*`` copies, ``last_checkpoint``); other ``*.tmp``
+    files of the folder are never touched.
 
     Only local folders are handled; for other storage backends (object
     stores, whose uploads are atomic already) it behaves exactly like
@@ -48,16 +52,24 @@ class AtomicCheckpointHook(CheckpointHook):
         backend = getattr(self.file_backend, 'client', self.file_backend)
         return isinstance(backend, LocalBackend)
 
+    def owned_names(self) -> str:
+        """Regular expression of the checkpoint names this hook writes:
+        ``filename_tmpl`` with any step (``epoch_\\d+\\.pth``) and the
+        best-score copies mmengine names ``best_<metric>_<that name>``."""
+        parts = re.split(r'(\{[^}]*\})', self.filename_tmpl)
+        step = ''.join(r'\d+' if p.startswith('{') else re.escape(p)
+                       for p in parts)
+        return rf'(?:best_.+_)?{step}'
+
     def before_train(self, runner) -> None:
-        """Resolve the folder (as mmengine does), then clear stale temps."""
+        """Resolve the folder (as mmengine does), then clear the stale
+        temporaries of its own writes, and only those."""
         super().before_train(runner)
         if not (self._is_local() and is_main_process()):
             return
-        removed = remove_stale_temporaries(self.out_dir)
-        pointer_tmp = temporary_path(osp.join(runner.work_dir, self.POINTER))
-        if osp.isfile(pointer_tmp):
-            removed += remove_stale_temporaries(
-                runner.work_dir, pattern_suffix=self.POINTER)
+        removed = remove_stale_temporaries(self.out_dir, self.owned_names())
+        removed += remove_stale_temporaries(runner.work_dir,
+                                            re.escape(self.POINTER))
         if removed:
             runner.logger.warning(
                 'Removed unfinished checkpoint files of an interrupted run: ' +

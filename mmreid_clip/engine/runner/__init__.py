@@ -1,3 +1,4 @@
+from .reid_runner import ReIDRunner
 from .two_stage_loop import TwoStageEpochBasedTrainLoop
 
-__all__ = ['TwoStageEpochBasedTrainLoop']
+__all__ = ['ReIDRunner', 'TwoStageEpochBasedTrainLoop']

@@ -1,5 +1,6 @@
 """CLIP-ReID's two-stage schedule as one MMEngine train loop."""
 import logging
+import math
 from typing import Dict, Optional, Union
 
 import torch
@@ -8,7 +9,24 @@ from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
 from torch.utils.data import DataLoader
 
+from mmreid_clip.engine.progress import progress
 from mmreid_clip.registry import LOOPS
+
+
+class _Stage1Epoch:
+    """What hooks and the log processor read of ``runner.train_dataloader``
+    during a stage-1 epoch: its number of iterations (batches of cached
+    features) and the training dataset (checkpoint metadata)."""
+
+    def __init__(self, num_batches: int, dataset) -> None:
+        self.num_batches = num_batches
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __iter__(self):
+        raise RuntimeError('stage-1 batches come from the feature cache')
 
 
 @LOOPS.register_module()
@@ -29,6 +47,10 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
       ``train_dataloader`` (P x K batches); the model freezes the text side
       and precomputes the identity text features once
       (``model.begin_stage2(epoch)``, idempotent).
+
+    Logs count stage-1 iterations as such (``[i/N]`` with ``N`` the
+    stage-1 batches of an epoch, ``max_iters`` and the ETA over both
+    stages), and each stage's start is logged.
 
     Epoch and iteration counters run across both stages, so checkpoints,
     ``--resume``, by-epoch schedulers (``begin``/``end`` in absolute
@@ -94,6 +116,39 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
         self._stage1_loader_cfg = stage1_dataloader
         self._cache: Optional[Dict[str, torch.Tensor]] = None
         self._metainfo_sent = False
+        # stage-1 epochs step over the cached training images, not over
+        # train_dataloader: count their iterations for the logs and the ETA
+        # (the training set's size until the cache is built)
+        self._set_stage1_iters(len(self.dataloader.dataset))
+        self._announced = set()
+
+    def _set_stage1_iters(self, num_images: int) -> None:
+        self.stage1_iters_per_epoch = math.ceil(num_images /
+                                                self.stage1_batch_size)
+        self._max_iters = (
+            self.stage1_epochs * self.stage1_iters_per_epoch +
+            (self._max_epochs - self.stage1_epochs) * len(self.dataloader))
+
+    def _announce(self) -> None:
+        """One log line when a stage starts (or resumes)."""
+        stage = self.stage
+        if stage in self._announced:
+            return
+        self._announced.add(stage)
+        if stage == 1:
+            first, last = self._epoch + 1, self.stage1_epochs
+            what = (f'prompt learning on cached features, '
+                    f'{self.stage1_iters_per_epoch} iterations per epoch '
+                    f'(batch {self.stage1_batch_size})')
+        else:
+            first, last = self._epoch + 1, self._max_epochs
+            what = (f'the encoder on train_dataloader, {len(self.dataloader)}'
+                    ' iterations per epoch')
+        print_log(
+            f'Stage {stage}: epochs {first}-{last} of {self._max_epochs}, '
+            f'{what}; {self._max_iters} iterations in all',
+            logger='current',
+            level=logging.INFO)
 
     @property
     def stage(self) -> int:
@@ -136,7 +191,12 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
         model.eval()
         parts: Dict[str, list] = {}
         loader = self._stage1_loader()
-        for data in loader:
+        print_log(
+            f'Stage 1: encoding the {len(loader.dataset)} training images '
+            'once with the frozen image encoder',
+            logger='current',
+            level=logging.INFO)
+        for data in progress(loader, desc='stage-1 feature cache'):
             out = model.cache_features(data)
             for key, value in out.items():
                 parts.setdefault(key, []).append(value.detach().cpu())
@@ -145,6 +205,7 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
             raise RuntimeError('the stage-1 dataloader yielded no batch')
         cache = {k: torch.cat(v) for k, v in parts.items()}
         n = len(next(iter(cache.values())))
+        self._set_stage1_iters(n)
         print_log(
             f'Stage 1: cached {sorted(cache)} features of {n} training '
             'images with the frozen image encoder',
@@ -156,15 +217,24 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
         """Run one epoch of the current stage."""
         self._send_metainfo()
         if self.stage == 1:
-            self._run_stage1_epoch()
+            if self._cache is None:
+                self._cache = self.build_cache()
+            self._announce()
+            # hooks and the log processor see the stage-1 epoch's length
+            train_loader = self.dataloader
+            self.dataloader = _Stage1Epoch(self.stage1_iters_per_epoch,
+                                           train_loader.dataset)
+            try:
+                self._run_stage1_epoch()
+            finally:
+                self.dataloader = train_loader
         else:
             self._cache = None  # free the stage-1 cache
             self._model().begin_stage2(self._epoch - self.stage1_epochs)
+            self._announce()
             super().run_epoch()
 
     def _run_stage1_epoch(self) -> None:
-        if self._cache is None:
-            self._cache = self.build_cache()
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
         n = len(self._cache['pids'])

@@ -159,7 +159,9 @@ def _rank_rows_py(scores, pos_cols, pos_state, junk, has_junk, first, ap,
             kept += keep
             nan += s != s
         num_nan[q] = nan
-        if m == 0:
+        if m == 0 or nan:
+            # no positives; or NaN scores, whose ranks are meaningless
+            # (a NaN positive would even make rank 0): the caller raises
             first[q] = 0
             ap[q] = 0.0
             inp[q] = 0.0

@@ -509,10 +509,15 @@ def rank_queries(query_feats: Optional[Tensor] = None,
         num_gallery - 1, -1, -1, dtype=torch.int64, device=device)
     gallery_index = _GalleryIndex(g_labels)
 
-    def nan_error(rows: slice) -> None:
+    def nan_error(rows: slice, bad_rows: Tensor) -> None:
         what = 'features' if use_feats else 'scores'
+        bad = (torch.nonzero(bad_rows).flatten() + rows.start).tolist()
+        shown = ', '.join(map(str, bad[:8])) + (
+            f' (+{len(bad) - 8} more)' if len(bad) > 8 else '')
         raise ValueError(f'NaN scores for queries {rows.start}..'
-                         f'{rows.stop - 1}: check the {what}')
+                         f'{rows.stop - 1} ({len(bad)} of them: query '
+                         f'{shown}): check the {what} (a NaN or Inf feature '
+                         f'gives NaN scores)')
 
     def chunk_scores(rows: slice) -> Tensor:
         """The rows' scores in a fresh contiguous buffer, checked for NaN."""
@@ -533,7 +538,7 @@ def rank_queries(query_feats: Optional[Tensor] = None,
         # one cheap reduction instead of an isnan pass: the sum is NaN when
         # any score is (or when +inf meets -inf, hence the exact re-check)
         if torch.isnan(block.sum()) and torch.isnan(block).any():
-            nan_error(rows)
+            nan_error(rows, torch.isnan(block).any(1).cpu())
         return block
 
     parts = []
@@ -586,7 +591,7 @@ def rank_queries(query_feats: Optional[Tensor] = None,
                 None if junk is None else junk.numpy(),
                 num_threads=torch.get_num_threads())
             if num_nan.any():
-                nan_error(rows)
+                nan_error(rows, torch.from_numpy(num_nan > 0))
             parts.append(QueryRanks(*map(torch.from_numpy, stats)))
         else:
             # the scores are passed without a local name here, so that

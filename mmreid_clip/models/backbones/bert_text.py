@@ -112,6 +112,32 @@ def _check_loading_info(model, info: dict, source: str) -> None:
             'train with randomly initialised weights in their place')
 
 
+def _from_folder(transformers, path: str, **kwargs):
+    """``BertModel.from_pretrained`` of a local folder, whose pickled
+    weights (``pytorch_model.bin``) are read weights-only, as every
+    checkpoint of the project (:mod:`mmreid_clip.safe_load`).
+
+    Raises:
+        UnsafeCheckpointError: a weights file holds pickled objects other
+            than tensors; the message names the file and the objects.
+    """
+    from mmreid_clip.safe_load import checkpoints_trusted, safe_torch_load
+    try:
+        return transformers.BertModel.from_pretrained(
+            path,
+            local_files_only=True,
+            weights_only=not checkpoints_trusted(),
+            **kwargs)
+    except Exception as err:  # transformers re-raises torch's refusal
+        if 'weights_only' not in str(err) and 'GLOBAL' not in str(err):
+            raise
+        for name in sorted(os.listdir(path)):
+            if name.startswith('pytorch_model') and name.endswith('.bin'):
+                # raises UnsafeCheckpointError naming the file and globals
+                safe_torch_load(osp.join(path, name), map_location='meta')
+        raise
+
+
 def _from_pretrained(pretrained: str, **kwargs):
     """Load ``BertModel`` weights from a folder or a hub name, offline first.
 
@@ -143,8 +169,7 @@ def _from_pretrained(pretrained: str, **kwargs):
             raise FileNotFoundError(
                 f'BERT checkpoint folder {path!r} lacks {missing}; '
                 f'{_placement_hint(pretrained)}')
-        model, info = transformers.BertModel.from_pretrained(
-            path, local_files_only=True, **kwargs)
+        model, info = _from_folder(transformers, path, **kwargs)
         _check_loading_info(model, info, path)
         return model
     if osp.exists(path):

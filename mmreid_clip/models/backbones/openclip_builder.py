@@ -27,8 +27,6 @@ import os
 import os.path as osp
 import socket
 import threading
-import warnings
-import zipfile
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 from urllib.parse import urlparse
 
@@ -220,23 +218,17 @@ def resize_vision_pos_embed(pos_embed: torch.Tensor,
     return torch.cat([prefix, patches], dim=0)
 
 
-def _is_torchscript_archive(path: str) -> bool:
-    # torch.jit.save writes <name>/constants.pkl, torch.save never does
-    # (the same test torch.load uses to dispatch to torch.jit.load).
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as zf:
-        return any(
-            n.count('/') == 1 and n.endswith('/constants.pkl')
-            for n in zf.namelist())
-
-
 def load_weights_file(path: str) -> Tuple[Dict[str, torch.Tensor], bool]:
-    """Read a CLIP weights file into a state dict, without running pickles.
+    """Read a CLIP weights file into a state dict, without running its code.
 
     Supported: OpenAI's TorchScript archive (``ViT-B-16.pt``), a
     ``torch.save``-d state dict (``.pt/.pth/.bin``, possibly nested under
-    ``'state_dict'``), and ``.safetensors``.
+    ``'state_dict'``), and ``.safetensors``. Every format goes through the
+    project's one safe path (:mod:`mmreid_clip.safe_load`): state dicts
+    through the allow-list ``torch.load``, TorchScript archives through a
+    reader that rebuilds their tensors from the archive's data records
+    without running the archive (``torch.jit.load`` would run its scripted
+    ``__setstate__`` methods; ``docs/reliability.md``, "Safe loading").
 
     Args:
         path: The file.
@@ -250,20 +242,25 @@ def load_weights_file(path: str) -> Tuple[Dict[str, torch.Tensor], bool]:
     Raises:
         FileNotFoundError: ``path`` is not a file.
         ValueError: the file is not one of the formats above.
+        UnsafeCheckpointError: the file holds pickled objects other than
+            weights, or a TorchScript archive needs its code to be run.
     """
+    from mmreid_clip.safe_load import (UnsafeCheckpointError,
+                                       is_torchscript_archive,
+                                       safe_torch_load, torchscript_state_dict)
     if osp.isdir(path):
         raise ValueError(f'CLIP weights {path!r} is a folder; pass the file')
     if not osp.isfile(path):
         raise FileNotFoundError(f'CLIP weights file not found: {path!r}')
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
-        state_dict = load_file(path, device='cpu')
-    elif _is_torchscript_archive(path):
-        with warnings.catch_warnings():
-            # torch.jit is deprecated, but OpenAI only ships this format.
-            warnings.simplefilter('ignore', FutureWarning)
-            state_dict = dict(
-                torch.jit.load(path, map_location='cpu').state_dict())
+        try:
+            state_dict = load_file(path, device='cpu')
+        except Exception as e:  # SafetensorError, OSError
+            raise ValueError(f'{path!r} is not a readable .safetensors '
+                             f'file: {e}') from e
+    elif is_torchscript_archive(path):
+        state_dict, _ = torchscript_state_dict(path)
         # The OpenAI archive keeps these as buffers; scripted open_clip
         # models also export their non-persistent causal mask.
         for key in _OPENAI_EXTRA_KEYS:
@@ -275,8 +272,10 @@ def load_weights_file(path: str) -> Tuple[Dict[str, torch.Tensor], bool]:
         return state_dict, True
     else:
         try:
-            ckpt = torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as e:  # an UnpicklingError or a corrupt file
+            ckpt = safe_torch_load(path, map_location='cpu')
+        except UnsafeCheckpointError:
+            raise
+        except Exception as e:  # a corrupt or foreign file
             raise ValueError(
                 f'{path!r} is not a plain CLIP state dict, an OpenAI '
                 f'TorchScript archive or a .safetensors file: {e}') from e

@@ -2,7 +2,6 @@
 from typing import Dict, Optional, Sequence, Union
 
 import torch
-import torch.nn as nn
 from mmengine.model import BaseModule
 from open_clip.transformer import VisionTransformer
 

@@ -8,6 +8,9 @@ from mmengine.model import BaseModule
 
 from mmreid_clip.registry import MODELS
 
+#: One feature (``fp``) or several by name (``feature_keys``).
+Features = Union[torch.Tensor, Dict[str, torch.Tensor]]
+
 
 @MODELS.register_module()
 class CFM(BaseModule):
@@ -170,8 +173,7 @@ class CFM(BaseModule):
         return (self.stage1_loss_fn(feats, text, clothes_ids, clothes_ids) +
                 self.stage1_loss_fn(text, feats, clothes_ids, clothes_ids))
 
-    def _in_text_space(self, feats: Union[torch.Tensor, Dict[str,
-                                                              torch.Tensor]],
+    def _in_text_space(self, feats: Features,
                        detach_adapters: bool) -> Dict[str, torch.Tensor]:
         """The examined features, mapped into the text space of ``U``."""
         if torch.is_tensor(feats):
@@ -188,9 +190,7 @@ class CFM(BaseModule):
                                 weight.detach() if detach_adapters else weight)
         return out
 
-    def examine_loss(self, feats: Union[torch.Tensor, Dict[str,
-                                                           torch.Tensor]],
-                     clothes_ids: torch.Tensor,
+    def examine_loss(self, feats: Features, clothes_ids: torch.Tensor,
                      clothes_feats: torch.Tensor) -> torch.Tensor:
         """Step A: classify detached image features with the prompts (and
         the adapters), summed over ``feature_keys``."""
@@ -202,9 +202,8 @@ class CFM(BaseModule):
             self.examine_loss_fn(self.logits(f, clothes_feats), clothes_ids)
             for f in mapped.values())
 
-    def minimise_loss(self, feats: Union[torch.Tensor, Dict[str,
-                                                            torch.Tensor]],
-                      clothes_ids: torch.Tensor, pids: torch.Tensor,
+    def minimise_loss(self, feats: Features, clothes_ids: torch.Tensor,
+                      pids: torch.Tensor,
                       clothes_feats: torch.Tensor,
                       pid2clothes: torch.Tensor) -> torch.Tensor:
         """Step B: the encoder-side loss, prompts and adapters frozen for
