@@ -205,7 +205,6 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
             raise RuntimeError('the stage-1 dataloader yielded no batch')
         cache = {k: torch.cat(v) for k, v in parts.items()}
         n = len(next(iter(cache.values())))
-        self._set_stage1_iters(n)
         print_log(
             f'Stage 1: cached {sorted(cache)} features of {n} training '
             'images with the frozen image encoder',
@@ -219,6 +218,7 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
         if self.stage == 1:
             if self._cache is None:
                 self._cache = self.build_cache()
+                self._set_stage1_iters(len(self._cache['pids']))
             self._announce()
             # hooks and the log processor see the stage-1 epoch's length
             train_loader = self.dataloader
