@@ -33,7 +33,8 @@ from .atomic_io import atomic_replace, temporary_path
 
 __all__ = [
     'Conversion', 'ConversionError', 'KeyMapper', 'load_official_checkpoint',
-    'strip_module_prefix', 'tensor_dict', 'write_converted',
+    'save_conversion', 'strip_module_prefix', 'tensor_dict',
+    'write_converted',
     'format_cfg_options', 'describe_keys', 'shape_of', 'count_blocks',
     'check_output'
 ]
@@ -275,3 +276,38 @@ def count_blocks(state_dict: Mapping[str, torch.Tensor],
         for m in map(pattern.match, state_dict) if m is not None
     }
     return max(found) + 1 if found else 0
+
+
+def save_conversion(conv: Conversion, official: Any, source: str, out: str,
+                    force: bool, converter: str, official_code: str) -> None:
+    """Write a converter's result with its provenance and print what was
+    written, dropped and noted (the part every converter shares).
+
+    The checkpoint's ``meta`` records the converter, the official code, the
+    source file's name, what was detected, the dropped tensors, the
+    ``--cfg-options`` (with and without the pretrained weight files), the
+    arch, the notes and, when the official checkpoint has one, its epoch.
+
+    Args:
+        conv: The converter's result.
+        official: The official checkpoint object as loaded.
+        source: Its path.
+        out: The output path.
+        force: Replace an existing ``out``.
+        converter: The converter's path in the repository.
+        official_code: The official repository and commit it reads.
+    """
+    meta = dict(
+        converter=converter,
+        official_code=official_code,
+        source_file=osp.basename(source),
+        detected=conv.info,
+        dropped_keys=list(conv.dropped),
+        cfg_options=conv.options,
+        cfg_options_without_pretrained_files=conv.no_archive_options,
+        arch=conv.arch,
+        notes=conv.notes)
+    if isinstance(official, dict) and isinstance(official.get('epoch'), int):
+        meta['official_epoch'] = official['epoch']
+    write_converted(out, conv.state_dict, meta, source, force)
+    print(f'wrote {len(conv.state_dict)} tensors to {out}')

@@ -27,7 +27,6 @@ weights (``pretrained=None``); the tokenizer's ``vocab.txt`` is still
 needed.
 """
 import argparse
-import os.path as osp
 import sys
 from typing import Dict, Optional, Sequence
 
@@ -41,7 +40,7 @@ from mmreid_clip.utils.checkpoint_convert import (Conversion, ConversionError,
                                                   load_official_checkpoint,
                                                   shape_of,
                                                   strip_module_prefix,
-                                                  tensor_dict, write_converted)
+                                                  save_conversion, tensor_dict)
 
 OFFICIAL_CODE = 'https://github.com/shuanglinyan/CFine'
 IMAGE = 'image_model.clip_model.'
@@ -295,27 +294,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         cmpc=cmpc_index(args.config),
         bert_heads=args.bert_heads,
         mgf_heads=args.mgf_heads)
-    meta = dict(
-        converter='tools/model_converters/cfine_to_mmreid.py',
-        official_code=OFFICIAL_CODE,
-        source_file=osp.basename(args.checkpoint),
-        detected=conv.info,
-        dropped_keys=conv.dropped,
-        cfg_options=conv.options,
-        cfg_options_without_clip_bert_weights=conv.no_archive_options,
-        arch=conv.arch,
-        notes=conv.notes)
-    if isinstance(ckpt, dict) and isinstance(ckpt.get('epoch'), int):
-        meta['official_epoch'] = ckpt['epoch']
-    write_converted(args.out, conv.state_dict, meta, args.checkpoint,
-                    args.force)
+    save_conversion(conv, ckpt, args.checkpoint, args.out, args.force,
+                    'tools/model_converters/cfine_to_mmreid.py',
+                    OFFICIAL_CODE)
     info = conv.info
     print(f'CFine checkpoint {args.checkpoint}: {info["layers"]}x'
           f'{info["width"]} CLIP ViT at {info["img_size"][0]}x'
           f'{info["img_size"][1]}, {info["bert"]["num_hidden_layers"]}x'
           f'{info["bert"]["hidden_size"]} BERT, '
           f'{info["num_classes"] or "no"} CMPC classes')
-    print(f'wrote {len(conv.state_dict)} tensors to {args.out}')
     if conv.dropped:
         print(f'dropped {len(conv.dropped)} tensors CFine\'s inference does '
               f'not use: {", ".join(conv.dropped)}')

@@ -39,7 +39,6 @@ that build the model without the CLIP archive (``pretrained=None``), for
 when only the converted checkpoint is at hand.
 """
 import argparse
-import os.path as osp
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -53,7 +52,7 @@ from mmreid_clip.utils.checkpoint_convert import (Conversion, ConversionError,
                                                   load_official_checkpoint,
                                                   shape_of,
                                                   strip_module_prefix,
-                                                  tensor_dict, write_converted)
+                                                  save_conversion, tensor_dict)
 
 OFFICIAL_CODE = 'https://github.com/Syliz517/CLIP-ReID'
 # CLIP-ReID's person prompt (make_model_clipreid.PromptLearner); the four
@@ -437,17 +436,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         stride=args.stride,
         sie_coef=args.sie_coef,
         clip_weights=args.clip_weights)
-    meta = dict(
-        converter='tools/model_converters/clip_reid_to_mmreid.py',
-        official_code=OFFICIAL_CODE,
-        source_file=osp.basename(args.checkpoint),
-        detected=conv.info,
-        cfg_options=conv.options,
-        cfg_options_without_clip_weights=conv.no_archive_options,
-        arch=conv.arch,
-        notes=conv.notes)
-    write_converted(args.out, conv.state_dict, meta, args.checkpoint,
-                    args.force)
+    save_conversion(conv, ckpt, args.checkpoint, args.out, args.force,
+                    'tools/model_converters/clip_reid_to_mmreid.py',
+                    OFFICIAL_CODE)
     info = conv.info
     print(f'CLIP-ReID ViT checkpoint {args.checkpoint}: '
           f'{info["layers"]}x{info["width"]} image tower, patch '
@@ -456,7 +447,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
           f'{info["num_classes"]} identities, SIE '
           + (f'{info["sie_cameras"]} cameras' if info['sie_cameras'] else
              'off'))
-    print(f'wrote {len(conv.state_dict)} tensors to {args.out}')
     for note in conv.notes:
         print(f'note: {note}')
     if conv.arch is not None:

@@ -26,7 +26,6 @@ The command prints the ``--cfg-options`` for ``tools/test.py``, and those
 that build the model without the CLIP archive (``pretrained=None``).
 """
 import argparse
-import os.path as osp
 import sys
 from typing import Dict, Optional, Sequence
 
@@ -40,7 +39,7 @@ from mmreid_clip.utils.checkpoint_convert import (Conversion, ConversionError,
                                                   load_official_checkpoint,
                                                   shape_of,
                                                   strip_module_prefix,
-                                                  tensor_dict, write_converted)
+                                                  save_conversion, tensor_dict)
 
 OFFICIAL_CODE = 'https://github.com/anosorae/IRRA'
 DEFAULT_IMG_SIZE = (384, 128)
@@ -232,27 +231,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     check_output(args.out, args.checkpoint, args.force)
     ckpt = load_official_checkpoint(args.checkpoint)
     conv = convert(ckpt, source=args.checkpoint, img_size=args.img_size)
-    meta = dict(
-        converter='tools/model_converters/irra_to_mmreid.py',
-        official_code=OFFICIAL_CODE,
-        source_file=osp.basename(args.checkpoint),
-        detected=conv.info,
-        dropped_keys=conv.dropped,
-        cfg_options=conv.options,
-        cfg_options_without_clip_weights=conv.no_archive_options,
-        arch=conv.arch,
-        notes=conv.notes)
-    if isinstance(ckpt, dict) and isinstance(ckpt.get('epoch'), int):
-        meta['official_epoch'] = ckpt['epoch']
-    write_converted(args.out, conv.state_dict, meta, args.checkpoint,
-                    args.force)
+    save_conversion(conv, ckpt, args.checkpoint, args.out, args.force,
+                    'tools/model_converters/irra_to_mmreid.py',
+                    OFFICIAL_CODE)
     info = conv.info
     print(f'IRRA checkpoint {args.checkpoint}: {info["layers"]}x'
           f'{info["width"]} image tower at {info["img_size"][0]}x'
           f'{info["img_size"][1]}, {info["text_layers"]}x'
           f'{info["text_width"]} text tower, '
           f'{info["num_classes"] or "no"} ID classes')
-    print(f'wrote {len(conv.state_dict)} tensors to {args.out}')
     if conv.dropped:
         print(f'dropped {len(conv.dropped)} tensors of IRRA\'s training-only '
               f'MLM branch: {", ".join(conv.dropped)}')
