@@ -1,4 +1,5 @@
-# CCAF on LTCC (ccaf-spec.md): CLIP-ReID + IFP (shielding images from LIP
+# CCAF on LTCC (docs/methods/ccaf.md): CLIP-ReID + IFP (shielding images from
+# LIP
 # parsing masks in LTCC_ReID/train-mask/, cloth-agnostic prompts, I2T, I2I)
 # + CFM (clothes prompts, examine / adversarial minimise). Only the image
 # encoder runs at test time.

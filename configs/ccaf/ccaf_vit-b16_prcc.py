@@ -1,4 +1,5 @@
-# CCAF on PRCC (ccaf-spec.md): CLIP-ReID + IFP + CFM; masks in prcc/mask/
+# CCAF on PRCC (docs/methods/ccaf.md): CLIP-ReID + IFP + CFM; masks in
+# prcc/mask/
 # mirroring prcc/rgb/. Reported: same-clothes (B->A) and cloth-changing (C->A).
 #   python tools/train.py configs/ccaf/ccaf_vit-b16_prcc.py
 _base_ = [

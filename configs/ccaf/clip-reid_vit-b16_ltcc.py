@@ -1,4 +1,4 @@
-# CLIP-ReID baseline on LTCC (ccaf-spec.md §10.3 row 1): identity prompts
+# CLIP-ReID baseline on LTCC (docs/methods/ccaf.md §11): identity prompts
 # learnt on raw images, stage 2 with L_ID + L_Tri + L_I2T; needs no masks.
 #   python tools/train.py configs/ccaf/clip-reid_vit-b16_ltcc.py
 _base_ = [

@@ -1,7 +1,7 @@
 # Tiny CFine on SynthPedes, trained from scratch on CPU with the same budget
 # as configs/baselines/clip-baseline_synthpedes-tiny.py (same towers, data,
 # optimizer, schedule and epochs), for the comparison in README.md.
-# Text side: CLIP's text tower ("CFine-CLIPtext", spec §13 #2), so no BERT
+# Text side: CLIP's text tower ("CFine-CLIPtext", cfine.md §2), so no BERT
 # vocabulary is needed; both towers project to 256-d for the shared MGF.
 _base_ = ['../baselines/clip-baseline_synthpedes-tiny.py']
 model = dict(

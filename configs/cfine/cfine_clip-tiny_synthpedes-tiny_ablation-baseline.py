@@ -1,4 +1,4 @@
-# CFine ablation row 1 (spec §12) on SynthPedes: global features + BN +
+# CFine ablation row 1 (cfine.md §10) on SynthPedes: global features + BN +
 # CMPM + CMPC; no MGF, CFR or FCD.
 _base_ = ['./cfine_clip-tiny_synthpedes-tiny.py']
 model = dict(

@@ -1,4 +1,4 @@
-# CFine ablation row 1 (spec §12) from the shared init, with the study's
+# CFine ablation row 1 (cfine.md §10) from the shared init, with the study's
 # budget: global features + BN + CMPM + CMPC; no MGF, CFR or FCD (the same
 # change as cfine_clip-tiny_synthpedes-tiny_ablation-baseline.py).
 _base_ = ['./cfine_clip-tiny_synthpedes-tiny_init.py']

@@ -1,4 +1,4 @@
-# CFine ablation (cfine-spec.md §12) on CUHK-PEDES, row
+# CFine ablation (docs/methods/cfine.md §10) on CUHK-PEDES, row
 # 1. baseline: CLS features + BN + CMPM + CMPC (no MGF, CFR, FCD).
 _base_ = ['./cfine_vit-b16-bert_cuhk-pedes.py']
 model = dict(

@@ -1,5 +1,5 @@
 # CFine on ICFG-PEDES (paper: 60.83 / 76.55 / 82.42); same hyper-parameters
-# (spec §13 #12). No val split: validation runs on the test split.
+# (docs/methods/cfine.md §8). No val split: validation runs on the test split.
 _base_ = ['./cfine_vit-b16-bert_cuhk-pedes.py']
 data_root = 'data/ICFG-PEDES'
 model = dict(losses=[

@@ -1,4 +1,5 @@
-# "CFine-CLIPtext" (spec §13 #2): CLIP's own text tower instead of BERT. The
+# "CFine-CLIPtext" (docs/methods/cfine.md §2): CLIP's own text tower instead of
+# BERT. The
 # text global token is EOT and its attention row drives word selection. The
 # text tower is 512 wide, so both towers keep CLIP's projection into the
 # shared 512-d space and MGF works at 512 (8 heads). Not comparable with the

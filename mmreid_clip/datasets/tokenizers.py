@@ -6,7 +6,7 @@ tokens, truncating and padding is done once, by :func:`encode_with_specials`,
 for every tokenizer, so the truncation policy behaves the same for CLIP's
 ``<start_of_text> ... <end_of_text> 0 0`` layout and for BERT's
 ``[CLS] ... [SEP] [PAD]`` layout. :class:`BertWordPieceTokenizer` (CFine's
-text input, ``cfine-spec.md`` §2.2 and §14.2) implements
+text input, ``docs/methods/cfine.md`` §2) implements
 :meth:`BaseCaptionTokenizer.encode` with a Hugging Face ``tokenizers``
 WordPiece pipeline called with ``add_special_tokens=False`` and sets
 ``bos_token_id=[CLS]``, ``eos_token_id=[SEP]``, ``pad_token_id=[PAD]=0``;
@@ -207,12 +207,12 @@ class OpenCLIPTokenizer(BaseCaptionTokenizer):
 
 
 # ---------------------------------------------------------------------------
-# BERT WordPiece (CFine's text input, cfine-spec.md §2.2, §14.2)
+# BERT WordPiece (CFine's text input, docs/methods/cfine.md §2)
 # ---------------------------------------------------------------------------
 
 #: BERT's special tokens, in the order :func:`build_wordpiece_vocab` writes
 #: them (ids 0-4). ``[PAD]`` must be id 0 in any vocabulary: the BERT text
-#: encoder derives its attention mask from ``ids != 0`` (spec §14.2).
+#: encoder derives its attention mask from ``ids != 0`` (cfine.md §2).
 BERT_SPECIAL_TOKENS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 #: Marks a piece that continues a word (``play ##ing``).
 WORDPIECE_PREFIX = '##'
@@ -305,7 +305,7 @@ def load_wordpiece_vocab(vocab_file: str) -> Dict[str, int]:
 class BertWordPieceTokenizer(BaseCaptionTokenizer):
     """BERT's WordPiece tokenizer, built offline from a local ``vocab.txt``.
 
-    CFine's text input (``cfine-spec.md`` §2.2, §14.2): BERT text cleaning
+    CFine's text input (``docs/methods/cfine.md`` §2): BERT text cleaning
     (lower case, accents stripped), punctuation split, greedy longest-match
     WordPiece with ``##`` continuations, the Hugging Face ``tokenizers``
     implementation. Encoded with :func:`encode_with_specials` (e.g. by

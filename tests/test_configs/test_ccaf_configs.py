@@ -83,7 +83,7 @@ def _lr_trace(cfg_path):
 
 
 def test_two_stage_lr_trace_matches_clip_reid():
-    """Per-epoch lr of the ViT-B/16 recipe (ccaf-spec.md §5.2, §5.7)."""
+    """Per-epoch lr of the ViT-B/16 recipe (docs/methods/ccaf.md §4, §9)."""
     import math
     trace = _lr_trace(osp.join(ROOT, 'configs/ccaf/ccaf_vit-b16_ltcc.py'))
     prompt = {e: v['prompt'][0] for e, v in trace.items()}

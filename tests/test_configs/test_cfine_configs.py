@@ -47,7 +47,8 @@ def test_lr_trace_matches_the_official_log():
         for s in schedulers:  # ParamSchedulerHook: once per epoch
             s.step()
     new, enc = 'neck.weight', 'image_encoder.weight'
-    # cfine-spec.md §8 and issue: epoch 1 -> 1e-6/1e-7, 11 -> 1e-4/1e-5,
+    # docs/methods/cfine.md §8 and issue: epoch 1 -> 1e-6/1e-7, 11 ->
+    # 1e-4/1e-5,
     # 21 -> 1e-5/1e-6, 36 -> 1e-7/1e-8 (new / encoder groups)
     for epoch, (lr_new, lr_enc) in {1: (1e-6, 1e-7), 11: (1e-4, 1e-5),
                                     21: (1e-5, 1e-6), 26: (1e-6, 1e-7),
@@ -58,7 +59,7 @@ def test_lr_trace_matches_the_official_log():
         assert trace[epoch]['losses.0.cmpc_W'] == pytest.approx(lr_new)
     assert trace[2][new] == pytest.approx(1.09e-5, rel=1e-6)
     assert trace[10][new] == pytest.approx(9.01e-5, rel=1e-6)
-    # weight decay 4e-5 on the image tower only (spec §13 #13)
+    # weight decay 4e-5 on the image tower only (cfine.md §8)
     assert groups[enc]['weight_decay'] == pytest.approx(4e-5)
     for name in ('text_encoder.weight', new, 'losses.0.cmpc_W'):
         assert groups[name]['weight_decay'] == 0

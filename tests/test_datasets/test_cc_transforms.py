@@ -26,7 +26,8 @@ _COMBOS = [(b, g, r) for b in _LEVELS for g in _LEVELS for r in _LEVELS]
 PALETTE = np.array([_COMBOS[(3 * i) % 63] for i in range(20)], np.uint8)
 assert len({tuple(c) for c in PALETTE}) == 20 and not PALETTE[0].any()
 
-# The recommended CLIP-ReID recipe adapted to masks (ccaf-spec §4.3, §5.7).
+# The recommended CLIP-ReID recipe adapted to masks (docs/methods/ccaf.md §6.3,
+# §9).
 TRAIN_PIPELINE = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadParsingMask'),

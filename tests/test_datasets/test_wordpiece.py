@@ -1,6 +1,6 @@
 """BERT WordPiece: vocabulary builder, tokenizer, TokenizeCaption wiring.
 
-CFine's text input (cfine-spec.md §2.2, §14.2): ``[CLS] pieces [SEP]``
+CFine's text input (docs/methods/cfine.md §2): ``[CLS] pieces [SEP]``
 right-padded with 0 to 100, truncation keeping ``[SEP]``.
 """
 import json
@@ -142,8 +142,8 @@ def test_layout_cls_pieces_sep_pad(tokenizer):
 
 
 def test_matches_hugging_face_bert_tokenizer(tmp_path, vocab_file):
-    """Same ids as transformers' BERT tokenizer with the spec's call
-    (max_length, padding='max_length', truncation=True, §14.2)."""
+    """Same ids as transformers' BERT tokenizer with the official call
+    (max_length, padding='max_length', truncation=True)."""
     transformers = pytest.importorskip('transformers')
     folder = tmp_path / 'bert'
     folder.mkdir()

@@ -2,7 +2,7 @@
 
 Each builder writes ``<tmp>/<NAME>/<annotation>.json`` and JPEGs under
 ``<tmp>/<NAME>/imgs/`` exactly as the released datasets lay them out
-(``docs`` of the project: shared datasets-and-protocols §1), and returns the
+(``docs/methods/datasets.md`` §1), and returns the
 data root and the entries it wrote.
 """
 import json

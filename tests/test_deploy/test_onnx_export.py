@@ -261,7 +261,7 @@ def test_parity_check_fails_when_the_graph_is_stale(baseline_export):
 @pytest.mark.slow
 def test_cfine_export_matches_predict(cfine_export):
     model, cfg, results = cfine_export
-    # L2norm(concat of 3 BN-necked levels), 3 x 256 (spec §9)
+    # L2norm(concat of 3 BN-necked levels), 3 x 256 (docs/methods/cfine.md §9)
     _check_results(model, cfg, results, 768)
     _check_graph_file(results['image'], 768)
     meta = _check_graph_file(results['text'], 768)

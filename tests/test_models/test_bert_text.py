@@ -1,4 +1,4 @@
-"""BertTextEncoder: CFine's BERT text tower (cfine-spec.md §2.2, §14.2)."""
+"""BertTextEncoder: CFine's BERT text tower (docs/methods/cfine.md §2)."""
 import math
 import os
 import time
@@ -122,7 +122,7 @@ def test_padding_does_not_change_real_tokens():
 
 
 def test_train_mode_attention_dropout():
-    """Spec §2.2: in train mode A_t is taken after attention dropout."""
+    """cfine.md §2: in train mode A_t is taken after attention dropout."""
     torch.manual_seed(3)
     model = build(config=MICRO, output_attn=True)
     text = ids_batch()
@@ -216,7 +216,7 @@ def test_load_local_folder(tmp_path):
     model.init_weights()
     for key, value in model.bert.state_dict().items():
         assert torch.equal(value, expected[key]), key
-    # outputs match the reference model run the spec's way (§14.2)
+    # outputs match the reference model run the official code's way
     text = ids_batch()
     reference.eval()
     model.eval()

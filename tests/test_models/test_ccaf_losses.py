@@ -1,5 +1,5 @@
-"""CLIP-ReID / CCAF losses (ccaf-spec.md §5.2-5.4): each against a loop
-written straight from the spec formula, plus hand cases."""
+"""CLIP-ReID / CCAF losses (docs/methods/ccaf.md §4, §5, §7, §8): each
+against a loop written straight from the formula, plus hand cases."""
 import math
 
 import numpy as np
@@ -29,7 +29,7 @@ def _pk_labels(p=4, k=3):
 
 # ------------------------------------------------------------------ SupCon
 def _supcon_loop(a, b, la, lb, tau):
-    """§5.2: -(1/|A|) sum_i (1/|P_i|) sum_{j in P_i} log softmax_j."""
+    """ccaf.md §4: -(1/|A|) sum_i (1/|P_i|) sum_{j in P_i} log softmax_j."""
     total = 0.
     for i in range(len(a)):
         logits = [_val(a[i] @ b[j]) / tau for j in range(len(b))]
@@ -95,7 +95,7 @@ def test_supcon_stable_grad_weight_and_errors():
 
 # ----------------------------------------------------------------- Triplet
 def _triplet_loop(x, y, margin, normalize=False):
-    """§5.3 batch-hard triplet, entry by entry."""
+    """ccaf.md §5 batch-hard triplet, entry by entry."""
     if normalize:
         x = x / x.norm(dim=1, keepdim=True)
     terms = []
@@ -169,7 +169,7 @@ def test_triplet_grad_finite_with_duplicates_and_weight():
 
 # ---------------------------------------------------------------- Centroid
 def _centroid_loop(f, g, y):
-    """§5.3 I2I: (1/P) sum_p MSE(mean f, mean g) over the batch's ids."""
+    """ccaf.md §7 I2I: (1/P) sum_p MSE(mean f, mean g) over the batch's ids."""
     ids = sorted({int(v) for v in y})
     total = 0.
     for p in ids:
@@ -220,7 +220,7 @@ def test_centroid_zero_when_equal_and_gradient_routing():
 
 # ------------------------------------------------------------- Adversarial
 def _adv_loop(z, c, y, p2c, eps):
-    """§5.4 step B, sample by sample and class by class."""
+    """ccaf.md §8 step B, sample by sample and class by class."""
     total = 0.
     n_clo = z.shape[1]
     for i in range(len(z)):
@@ -356,7 +356,7 @@ def test_orthogonal_stop_gradient_and_weight():
 
 
 # ----------------------------------------------------------- CE with label
-# smoothing: mmpretrain's LabelSmoothLoss is the spec's CE_ls exactly
+# smoothing: mmpretrain's LabelSmoothLoss is CLIP-ReID's CE_ls exactly
 @pytest.mark.parametrize('eps', [0.1, 0.0])
 def test_label_smooth_loss_is_spec_ce_ls(eps):
     z, y = _rand(6, 5, seed=21), torch.tensor([0, 4, 2, 2, 1, 3])

@@ -1,5 +1,5 @@
-"""CFine losses: CMPM (cfine-spec.md §7.1), CMPC (§7.2), diversity (§7.3)
-and the triplet ranking loss (§7.4)."""
+"""CFine losses: CMPM (docs/methods/cfine.md §7.1), CMPC (§7.2), diversity
+(§7.3) and the triplet ranking loss (§7.4)."""
 import math
 
 import pytest
@@ -21,7 +21,7 @@ def _rand(*shape, seed=0):
 
 # --------------------------------------------------------------------- CMPM
 def _cmpm_loop(v, t, pids, norm='l2'):
-    """Spec §7.1 for one level, entry by entry."""
+    """cfine.md §7.1 for one level, entry by entry."""
     b = len(pids)
     total = 0.
     for x, y in ((v, t), (t, v)):

@@ -1,4 +1,5 @@
-"""CFine necks: MGF (cfine-spec.md §4), CFR (§5) and FCD (§6)."""
+"""CFine necks: MGF (docs/methods/cfine.md §4), CFR (§5) and FCD
+(§6)."""
 import math
 
 import pytest
@@ -56,7 +57,7 @@ def _mha_reference(mha, q, k, v, key_padding_mask=None):
 
 
 def _block_reference(block, x, y, y_pad=None, x_pad=None):
-    """Spec §4 block, line by line: no LN on the cross-attention K/V."""
+    """cfine.md §4 block, line by line: no LN on the cross-attention K/V."""
 
     def ln(mod, t):
         return F.layer_norm(t, (W, ), mod.weight, mod.bias, mod.eps)
@@ -109,7 +110,7 @@ def test_block_is_residual():
 def test_block_size_and_inference_feature_at_cfine_width():
     mgf = MGF(embed_dims=768, num_heads=12)
     n_block = sum(p.numel() for p in mgf.mgf_block.parameters())
-    assert n_block == 9_451_776  # spec §1: "MGF block ~ 9.45M"
+    assert n_block == 9_451_776  # the official MGF block, ~9.45M
     mgf.eval()
     with torch.no_grad():
         out = mgf.forward_image(_rand(2, 197, 768), _attn(2, 197, 1))
@@ -302,7 +303,7 @@ def test_wrong_width_raises():
 
 # ---------------------------------------------------------------------- CFR
 def _cfr_loop(v, p, t, w, tau, p_valid=None, w_valid=None):
-    """S_c of spec §5, pair by pair, on index lists."""
+    """S_c of cfine.md §5, pair by pair, on index lists."""
     bi, bt = v.shape[0], t.shape[0]
     s = torch.zeros(bi, bt)
     for i in range(bi):
@@ -361,7 +362,7 @@ def test_cfr_valid_masks_drop_slots():
 
 # ---------------------------------------------------------------------- FCD
 def _fcd_loop(p, w, tau, kw, kp, p_valid=None, w_valid=None):
-    """S_f of spec §6 with explicit per-pair top-k and slot loops."""
+    """S_f of cfine.md §6 with explicit per-pair top-k and slot loops."""
     b, kv, kt = p.shape[0], p.shape[1], w.shape[1]
     pv = torch.ones(b, kv, dtype=torch.bool) if p_valid is None else p_valid
     wv = torch.ones(b, kt, dtype=torch.bool) if w_valid is None else w_valid

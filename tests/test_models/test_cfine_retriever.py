@@ -67,7 +67,7 @@ def test_training_step_losses_and_gradients():
     missing = [n for n, p in model.named_parameters()
                if p.requires_grad and p.grad is None]
     assert missing == []
-    # BN necks keep their bias frozen at zero (spec §4)
+    # BN necks keep their bias frozen at zero (docs/methods/cfine.md §4)
     assert not model.neck.bn_img.bias.requires_grad
 
 
@@ -82,7 +82,7 @@ def test_inference_never_runs_cfr_or_fcd(monkeypatch):
     data = _batch(model, [0, 1, 2])
     with torch.no_grad():
         out = model(**data, mode='predict')
-    # three levels of width W, concatenated then L2-normalised (spec §9)
+    # three levels of width W, concatenated then L2-normalised (cfine.md §9)
     assert out[0].img_feat.shape == (3 * W, )
     assert torch.allclose(out[1].text_feat.norm(), torch.tensor(1.0))
     with torch.no_grad():

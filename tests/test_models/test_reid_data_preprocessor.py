@@ -34,7 +34,7 @@ def test_default_is_clip_reid_half_half_on_every_view():
     assert torch.allclose(img[:, 0], torch.tensor(-1.0))
     assert torch.allclose(img[:, 1], torch.tensor(51 / 127.5 - 1))
     assert torch.allclose(img[:, 2], torch.tensor(1.0))
-    # black fill normalises to -1 (ccaf-spec §4.3 default v = 0)
+    # black fill normalises to -1 (docs/methods/ccaf.md §6.2, default v = 0)
     assert torch.allclose(out['inputs']['shield_images'][:, :, :2],
                           torch.tensor(-1.0))
     assert torch.allclose(out['inputs']['shield_images'][:, 2, 2:],

@@ -1,4 +1,4 @@
-"""CFine token selection (cfine-spec.md §3, §13 #4)."""
+"""CFine token selection (docs/methods/cfine.md §3)."""
 import pytest
 import torch
 

@@ -434,7 +434,8 @@ def _histograms(items, select):
 
 
 def _rank1(feats, items, cloth_changing):
-    """Rank-1 with the LTCC junk rules (datasets-and-protocols §5.2/5.3)."""
+    """Rank-1 with the LTCC junk rules (docs/methods/datasets.md §5.2,
+    §5.3)."""
     pid = np.array([i['pid'] for i in items])
     cam = np.array([i['camid'] for i in items])
     clo = np.array([i['clothes_id'] for i in items])

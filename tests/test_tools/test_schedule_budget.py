@@ -178,9 +178,9 @@ def test_train_epochs_flag_end_to_end(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     proc = subprocess.run([
         sys.executable, 'tools/train.py', TINY, '--epochs', '1',
-        '--no-validate', '--work-dir', work, '--cfg-options',
-        f'train_dataloader.dataset.data_root={root}',
-        'train_dataloader.batch_size=8', 'model.id_head.num_classes=4'
+        '--no-validate', '--work-dir', work, '--data-root', root,
+        '--cfg-options', 'train_dataloader.batch_size=8',
+        'model.id_head.num_classes=4'
     ],
                           cwd=ROOT,
                           env=env,

@@ -6,7 +6,8 @@ Usage::
         [--rounds R] [--amp bfloat16|float16|none] [--quick]
 
 For each method and its baseline (CFine vs the CFine baseline row of
-``cfine-spec.md`` §12 on CUHK-PEDES with BERT-base; CCAF vs CLIP-ReID on
+``docs/methods/cfine.md`` §10 on CUHK-PEDES with BERT-base; CCAF vs CLIP-ReID
+on
 PRCC), built from the real ViT-B/16 configs with random weights, it runs
 ``model.train_step`` (data preprocessor, forward, backward, optimizer
 step(s)) with the config's optimizer wrappers switched to autocast

@@ -27,11 +27,12 @@ Sections (each a function returning a dict, for
 ``tools/analysis/benchmark.py`` too):
 
 * :func:`bench_inference`: feature extraction of each method against the
-  bare encoders on the same batch. CFine (``cfine-spec.md`` §9): image side
+  bare encoders on the same batch. CFine (``docs/methods/cfine.md`` §9): image
+  side
   ``model.extract_feat({'images': x})`` (tower with the last-block attention,
   MGF, BN-necked levels, L2norm of the concatenation) against the plain CLIP
   image tower (the method's image-encoder config without ``output_attn``),
-  text side likewise; target <= 1.10. CCAF (``ccaf-spec.md`` §6):
+  text side likewise; target <= 1.10. CCAF (``docs/methods/ccaf.md`` §10):
   ``model.extract_img_feat(x)`` against the bare
   :class:`OpenCLIPReIDVisionTransformer` forward, target <= 1.02, and
   against CLIP-ReID (the same path: ~1.00). Sizes: clip-tiny (the
@@ -88,7 +89,7 @@ CONFIGS: Dict[str, str] = {
     'ccaf_vitb': 'configs/ccaf/ccaf_vit-b16_prcc.py',
     'clipreid_vitb': 'configs/ccaf/clip-reid_vit-b16_prcc.py',
 }
-#: Targets of the ratios (method / reference), where the specs set one.
+#: Targets of the ratios (method / reference), where the project sets one.
 TARGETS: Dict[str, float] = {
     'cfine_inference': 1.10,
     'ccaf_inference': 1.02,
@@ -105,7 +106,7 @@ BERT_BASE_UNCASED_VOCAB = 30522
 BERT_CLS, BERT_SEP, BERT_FIRST_WORD = 101, 102, 1000
 #: Caption lengths in tokens, special tokens included, drawn uniformly:
 #: CUHK-PEDES captions average about 23 words, ~30 word pieces with
-#: [CLS]/[SEP] (``cfine-spec.md`` §3), and padding fills the rest.
+#: [CLS]/[SEP], and padding fills the rest.
 CAPTION_TOKENS = (20, 45)
 #: Training-only children of each model class: forward pre-hooks on their
 #: whole subtrees count calls during the inference timings.

@@ -6,13 +6,14 @@ Usage::
                                        [--sections metric reid] [--repeats N]
 
 Section ``metric`` times text-to-image retrieval (R@1/5/10, mAP, mINP) at
-the real test-set shapes (``datasets-and-protocols.md`` §4) with three
+the real test-set shapes (``docs/methods/datasets.md`` §4) with three
 implementations fed the same synthetic features:
 
 * ``ours``: :func:`~mmreid_clip.evaluation.functional.rank_queries` +
   :func:`~mmreid_clip.evaluation.functional.summarize` (chunked, sort-free);
 * ``peer``: an IRRA-class evaluator written here from the algorithm
-  description (§6.1): full similarity matrix, full descending argsort,
+  description (datasets.md §6.1): full similarity matrix, full descending
+  argsort,
   gathered ``Q x G`` gallery pids, ``Q x G`` match matrix, CMC from a cumsum
   over the first 10 columns, AP from the ``Q x G`` cumsum divided by the
   positions, mINP from a Python loop over the queries;
@@ -31,7 +32,8 @@ structure (:func:`make_reid_data`):
   ``compute_metrics`` on per-sample records: ``rank_queries`` with a junk
   callback, chunked and sort-free);
 * ``peer``: a Simple-CCReID / torchreid-class evaluator written here from
-  the description (§6.4, §6.6): full distance matrix, full NumPy argsort of
+  the description (datasets.md §6.2): full distance matrix, full NumPy argsort
+  of
   every row, a Python loop over the queries with NumPy set operations for
   the good and junk items;
 * ``sort_bound``: as in ``metric``, once per shape.
@@ -57,7 +59,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 if TYPE_CHECKING:  # torch is imported in the workers, after the start-up
     import torch
 
-#: (name, queries, gallery images, identities) of the real test sets, §4.
+#: (name, queries, gallery images, identities) of the real test sets
+#: (docs/methods/datasets.md §4).
 FULL_SHAPES = [
     ('RSTPReid', 2000, 1000, 200),
     ('CUHK-PEDES', 6156, 3074, 1000),
@@ -71,7 +74,7 @@ QUICK_SHAPES = [
 IMPLS = ('ours', 'peer', 'sort_bound', 'matmul', 'ours_scores',
          'peer_scores', 'sort_scores')
 #: Suffix of the implementations fed a precomputed score matrix (the
-#: harness of datasets-and-protocols.md §6.9: one saved matrix for every
+#: harness of docs/methods/datasets.md §6.3: one saved matrix for every
 #: evaluator) instead of the features.
 SCORES = '_scores'
 METRIC_KEYS = ('R@1', 'R@5', 'R@10', 'mAP', 'mINP')
@@ -91,7 +94,7 @@ SEED = 0
 #: gallery outfit and every cam-C query another one, so the SC (resp. CC)
 #: mode ranks the same positives as the general rule there. LTCC has
 #: general, cloth-changing and (rarely reported) same-clothes. Per-camera
-#: PRCC counts are the estimates of datasets-and-protocols.md §4.
+#: PRCC counts are the estimates of docs/methods/datasets.md §4.
 REID_FULL_SHAPES = [
     ('PRCC-SC', 3543, 3384, 'prcc_sc', ('general', 'same-clothes')),
     ('PRCC-CC', 3873, 3384, 'prcc_cc', ('general', 'cloth-changing')),
@@ -104,7 +107,7 @@ REID_QUICK_SHAPES = [
     ('LTCC-toy', 150, 1500, 'ltcc', ('general', 'cloth-changing')),
 ]
 REID_IMPLS = ('ours', 'peer', 'ours_scores', 'peer_scores')
-#: Identities of the test sets (§2.1, §2.2) and LTCC's 12 cameras.
+#: Identities of the test sets (datasets.md §2.1, §2.2) and LTCC's 12 cameras.
 REID_IDS = {'prcc_sc': 71, 'prcc_cc': 71, 'ltcc': 75}
 LTCC_CAMERAS = 12
 
@@ -202,11 +205,13 @@ def make_reid_data(kind: str,
     :func:`make_features`), so a change of clothes moves the features and
     the cloth-changing metrics come out lower than the general ones.
 
-    * ``prcc_sc`` / ``prcc_cc`` (PRCC, §2.1; 71 ids): the gallery is camera
+    * ``prcc_sc`` / ``prcc_cc`` (PRCC, datasets.md §2.1; 71 ids): the gallery
+      is camera
       A (0) in outfit 0; queries are camera B (1) in the same outfit
       (``_sc``) or camera C (2) in another outfit (``_cc``). Clothes ids are
       ``2 * pid + outfit``.
-    * ``ltcc`` (LTCC, §2.2; 75 ids, 12 cameras): every identity has 2 to 5
+    * ``ltcc`` (LTCC, datasets.md §2.2; 75 ids, 12 cameras): every identity has
+      2 to 5
       outfits; every image picks one of its identity's outfits and a random
       camera. Clothes ids are ``8 * pid + outfit``.
 
@@ -314,7 +319,7 @@ def run_ours(data: Dict[str, Any]) -> Dict[str, float]:
 def run_peer(data: Dict[str, Any]) -> Dict[str, float]:
     """An IRRA-class evaluator, written from the algorithm description.
 
-    Follows ``datasets-and-protocols.md`` §6.1: full argsort of the
+    Follows ``docs/methods/datasets.md`` §6.1: full argsort of the
     similarity rows, gallery pids gathered into a ``Q x G`` int64 array, a
     ``Q x G`` match matrix, CMC from a cumsum over the first 10 columns, AP
     from the full ``Q x G`` cumsum over the positions, mINP from a Python
@@ -484,7 +489,7 @@ def _reid_ours_from_scores(data: Dict[str, Any],
 def run_reid_peer(data: Dict[str, Any], mode: str) -> Dict[str, float]:
     """A Simple-CCReID / torchreid-class evaluator, from the description.
 
-    Follows ``datasets-and-protocols.md`` §6.4 and §6.6: a full ``Q x G``
+    Follows ``docs/methods/datasets.md`` §6.2: a full ``Q x G``
     distance matrix (negative cosine), a full NumPy argsort of every row,
     then a Python loop over the queries: good and junk gallery items from
     NumPy set operations on the pid / camera / clothes index lists
@@ -500,7 +505,7 @@ def run_reid_peer(data: Dict[str, Any], mode: str) -> Dict[str, float]:
     Args:
         data (dict): From :func:`make_reid_data`.
         mode (str): ``'general'``, ``'cloth-changing'`` or
-            ``'same-clothes'`` (§5.2, §5.3).
+            ``'same-clothes'`` (datasets.md §5.2, §5.3).
 
     Returns:
         dict: Metrics in percent and ``num_valid``.
@@ -616,7 +621,8 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
             return RUNNERS[spec['impl']](data)
 
     if spec['impl'].endswith(SCORES):
-        # the score matrix is the input here (§6.9), like a saved .npy
+        # the score matrix is the input here (datasets.md §6.3), like a saved
+        # .npy
         data['scores'] = (data['qf'] @ data['gf'].t()).contiguous()
     warmup = None
     if spec['impl'].startswith('ours'):
@@ -883,7 +889,7 @@ def format_table(rows: List[Dict[str, Any]]) -> str:
             f'| {m["R@1"]:.2f} | {m["mAP"]:.2f} | {m["mINP"]:.2f} '
             f'| {row.get("agree", "-")} |')
     lines += [
-        '', 'From a given score matrix (§6.9: the same matrix for all):', '',
+        '', 'From a given score matrix (the same matrix for all):', '',
         '| shape | ours s | peer s | sort s | ours MiB | peer MiB '
         '| peer/ours | ours/sort | ours warm-up s |', '|---|---|---|---|---|'
         '---|---|---|---|'
@@ -997,7 +1003,7 @@ def format_reid_table(rows: List[Dict[str, Any]]) -> str:
             f'| {m["R@1"]:.2f} | {m["mAP"]:.2f} | {m["mINP"]:.2f} '
             f'| {m["num_valid"]} | {row["agree"]} |')
     lines += [
-        '', 'From a given score matrix (§6.9: the same matrix for all):', '',
+        '', 'From a given score matrix (the same matrix for all):', '',
         '| shape | mode | ours s (cpu) | peer s (cpu) | sort s (cpu) '
         '| ours MiB | peer MiB | peer/ours | ours/sort |',
         '|---|---|---|---|---|---|---|---|---|'

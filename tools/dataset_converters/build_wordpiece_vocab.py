@@ -1,6 +1,7 @@
 """Build a lower-case BERT WordPiece ``vocab.txt`` from dataset captions.
 
-For CFine's BERT text encoder (``cfine-spec.md`` §2.2) trained from scratch
+For CFine's BERT text encoder (``docs/methods/cfine.md`` §2) trained from
+scratch
 on a caption corpus with no pretrained BERT at hand, e.g. SynthPedes::
 
     python tools/dataset_converters/build_wordpiece_vocab.py \

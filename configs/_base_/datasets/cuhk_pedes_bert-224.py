@@ -1,4 +1,4 @@
-# CUHK-PEDES as CFine's official code feeds it (cfine-spec.md §2.2-2.3):
+# CUHK-PEDES as CFine's official code feeds it (docs/methods/cfine.md §2):
 # 224x224 bicubic squash + flip, BERT WordPiece captions of 100 tokens,
 # random pairs, batch 32. Images are decoded and resized with Pillow, as the
 # official torchvision pipeline does: Pillow's bicubic resize antialiases

@@ -1,5 +1,5 @@
-# LTCC (datasets-and-protocols.md §2.2): data/LTCC_ReID/{train,query,test},
-# human-parsing masks (LIP label PNGs, ccaf-spec.md §4.1) in train-mask/.
+# LTCC (docs/methods/datasets.md §2.2): data/LTCC_ReID/{train,query,test},
+# human-parsing masks (LIP label PNGs, datasets.md §3) in train-mask/.
 # Evaluation: general (same pid & camera removed) and cloth-changing (also same
 # pid & clothes removed), all 493 queries, those without a valid match skipped.
 dataset_type = 'LTCC'

@@ -1,4 +1,4 @@
-# PRCC (datasets-and-protocols.md §2.1): data/prcc/rgb/{train,val,test},
+# PRCC (docs/methods/datasets.md §2.1): data/prcc/rgb/{train,val,test},
 # masks in a mask/ tree mirroring rgb/. Test protocol (CAL): full multi-shot
 # cam-A gallery; same-clothes queries = cam B, cloth-changing queries = cam C,
 # each with the standard rule (same pid & camera removed).

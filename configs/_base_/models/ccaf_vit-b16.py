@@ -1,17 +1,18 @@
-# CCAF (ccaf-spec.md): the CLIP-ReID model plus IFP and CFM, every
-# reconstructed choice ([I] in the spec, §11) a config entry here.
+# CCAF (arXiv 2406.09198): the CLIP-ReID model plus IFP and CFM, every
+# reconstructed choice (docs/methods/ccaf.md §12) a config entry here.
 _base_ = ['./clip-reid_vit-b16.py']
 model = dict(
     type='CCAF',
     num_clothes=None,
     ifp=dict(
         type='IFP',
-        # [I] #11: per-identity centroid MSE on BN(f12), BN(fp), weight 1;
+        # reconstructed choice (ccaf.md §12 row 9): per-identity centroid MSE
+        # on BN(f12), BN(fp), weight 1;
         # detach_target=True makes the shielding branch a stop-grad teacher
         i2i_loss=dict(
             type='CentroidAlignLoss', detach_target=False, loss_weight=1.0),
         i2i_keys=('bn_f12', 'bn_fp'),
-        shield_id_tri=True,  # [I] #12
+        shield_id_tri=True,  # reconstructed choice, ccaf.md §12 row 10
         shield_i2t=False,
         prompt_view='shield_images',  # GCATP: prompts on shielding images
         # BN statistics over raw + shielding images as one batch; 'raw'
@@ -23,7 +24,7 @@ model = dict(
             type='PromptLearner',
             template='A photo of a {} clothes.',
             num_ctx=4),
-        mode='adv',  # [I] #13; 'proj' = variant B
+        mode='adv',  # ccaf.md §12 row 11; 'proj' = variant B
         scale=16.0,
         stage1_loss=dict(type='SupConLoss', temperature=1.0),
         examine_loss=dict(type='mmpretrain.CrossEntropyLoss',
@@ -31,7 +32,7 @@ model = dict(
         adv_loss=dict(
             type='ClothesAdversarialLoss', epsilon=0.1, loss_weight=1.0),
         proj_loss=dict(type='ClothesOrthogonalLoss', loss_weight=1.0),
-        start_epoch=0,  # [I] #14
+        start_epoch=0,  # reconstructed choice, ccaf.md §12 row 12
         examine_every=1,
         inner_steps=1,
         # examined features: fp, which lives in the clothes prompts' text

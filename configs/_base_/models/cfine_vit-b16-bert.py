@@ -1,4 +1,5 @@
-# CFine (Yan et al., TIP 2023), cfine-spec.md §1-§7: CLIP ViT-B/16 image tower
+# CFine (Yan et al., TIP 2023), docs/methods/cfine.md §1-§7: CLIP ViT-B/16
+# image tower
 # without projection + BERT-base, MGF neck, CFR + FCD (training only),
 # CMPM + CMPC + diversity on the levels, triplet ranking on S_c + S_f.
 # Weights: checkpoints/clip/ViT-B-16.pt (OpenAI archive) and a local
@@ -6,7 +7,7 @@
 num_classes = 11003  # CUHK-PEDES training identities
 model = dict(
     type='CFine',
-    # the official code normalises with ImageNet statistics (spec §2.3)
+    # the official code normalises with ImageNet statistics (cfine.md §2)
     data_preprocessor=dict(
         type='TextImageDataPreprocessor',
         mean=(123.675, 116.28, 103.53),

@@ -1,5 +1,6 @@
-# CCAF: CLIP-ReID's two stages plus the clothes prompts (ccaf-spec.md §5.2,
-# §5.7 [I] #18): learnt with the identity prompts in stage 1, then updated by
+# CCAF: CLIP-ReID's two stages plus the clothes prompts (reconstructed
+# choice, docs/methods/ccaf.md §12 row 14): learnt with the identity prompts in
+# stage 1, then updated by
 # their own constant-lr "examiner" optimizer in stage 2 (CFM step A).
 _base_ = ['./clip-reid_two-stage_120e-60e.py']
 optim_wrapper = dict(

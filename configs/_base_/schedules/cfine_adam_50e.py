@@ -1,4 +1,4 @@
-# CFine's official recipe (cfine-spec.md §8, §14.4): torch Adam (coupled L2),
+# CFine's official recipe (docs/methods/cfine.md §8): torch Adam (coupled L2),
 # lr 1e-4 for new parameters and 1e-5 for both encoders, weight decay 4e-5 on
 # the CLIP image tower only; per-epoch linear warm-up from 0.01x over 10
 # epochs, x0.1 at epochs 20, 25 and 35 (0-based), 50 epochs, batch 32.

@@ -1,4 +1,4 @@
-# CLIP-ReID's two stages (ccaf-spec.md §5.2, §5.7), as one MMEngine loop
+# CLIP-ReID's two stages (docs/methods/ccaf.md §4, §9), as one MMEngine loop
 # (TwoStageEpochBasedTrainLoop) with one optimizer per parameter group.
 #  stage 1 (epochs 1-120): prompts only; Adam 3.5e-4, wd 1e-4; timm cosine on
 #    the absolute epoch, linear warm-up from 1e-5 over 5 epochs, eta_min 1e-6.

@@ -6,7 +6,7 @@ and parses the names into raw samples (:class:`RawSample`);
 :class:`ClothChangingDataset` does everything they share: relabelling of the
 train split, ``pid2clothes``, clothes ids of test splits, mask paths,
 counted skipping of bad samples, and the item dicts fixed by the CC data
-contract (``docs/design.md``; shared ``datasets-and-protocols.md`` §2).
+contract (``docs/design.md``; ``docs/methods/datasets.md`` §2).
 """
 import collections
 import dataclasses

@@ -27,8 +27,8 @@ class DeepChange(ClothChangingDataset):
     Every ``<folder>-bbox.txt`` lists the split's images, one
     ``filename,tracklet_id`` per line; the list is authoritative (images in
     the folder that it does not name are not read, a listed image that is
-    missing is a bad sample). Names follow CAL's rule (shared
-    ``datasets-and-protocols.md`` §2.4): the stem split on ``_`` gives
+    missing is a bad sample). Names follow CAL's rule
+    (``docs/methods/datasets.md`` §2.4): the stem split on ``_`` gives
     ``pid = int(token0[1:])``, ``camid = int(token1[1:])`` and the pseudo
     clothes string token0 + token2 (e.g. a date field), so a name must
     start with ``<letter><digits>_<letter><digits>_<token>``.

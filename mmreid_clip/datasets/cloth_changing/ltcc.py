@@ -23,7 +23,7 @@ class LTCC(ClothChangingDataset):
           query-mask/... test-mask/...
 
     Names follow ``PPP_C_cKK_FFFFFF`` (pid, clothes, camera, frame) and
-    give the labels of CAL's loader (shared ``datasets-and-protocols.md``
+    give the labels of CAL's loader (``docs/methods/datasets.md``
     §2.2): the pid, the clothes string ``"pid_clothes"`` and the camera.
     The whole stem must have that form: CAL's clothes rule ``(\\w+)_c``
     would read ``001_1_c01_000001_copy.png`` as the outfit

@@ -23,7 +23,7 @@ class PRCC(ClothChangingDataset):
           mask/train/<pid>/A_....png # optional parsing masks, a tree
           mask/val/... mask/test/A/<pid>/...  # mirroring rgb/
 
-    Rules of CAL's loader (shared ``datasets-and-protocols.md`` §2.1):
+    Rules of CAL's loader (``docs/methods/datasets.md`` §2.1):
     ``<pid>`` folders are numbers; cameras A and B show one outfit and C
     another, so the clothes string is the pid folder name for A/B images
     and the folder name + ``'C'`` for C images (two clothes labels per

@@ -23,7 +23,7 @@ class VCClothes(ClothChangingDataset):
           query-mask/... gallery-mask/...
 
     Names are parsed with CAL's rule ``(\\d+)-(\\d+)-(\\d+)-(\\d+)``
-    (shared ``datasets-and-protocols.md`` §2.3), anchored at the start of
+    (``docs/methods/datasets.md`` §2.3), anchored at the start of
     the name; the clothes string is pid + outfit (``'0001-01'``; the
     separator only keeps e.g. pid 1 outfit 11 apart from pid 11 outfit 1,
     and gives the same order as CAL's plain concatenation on the real,

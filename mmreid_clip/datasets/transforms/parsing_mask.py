@@ -1,6 +1,7 @@
 """Human-parsing masks: loading them, and a crop that keeps them aligned.
 
-CCAF (``ccaf-spec.md`` §4.1, §4.3 "Joint augmentation") needs the LIP label
+CCAF (arXiv 2406.09198; ``docs/methods/ccaf.md`` §6.3, joint augmentation)
+needs the LIP label
 map of every training image to go through the same geometric ops as the
 image. mmcv's ``Resize`` (nearest for ``gt_seg_map``) and ``RandomFlip``
 already move ``gt_seg_map`` with ``img``; this file adds what mmcv and
@@ -47,7 +48,7 @@ class LoadParsingMask(BaseTransform):
             image's, resize it to the image's size with nearest-neighbour
             interpolation instead of raising. Defaults to False.
         num_classes (int, optional): Labels must be below this (20 for LIP,
-            see ``datasets-and-protocols.md`` §3); a larger value usually
+            see ``docs/methods/datasets.md`` §3); a larger value usually
             means a colourised visualisation was saved instead of the label
             ids. None skips the check. Defaults to 20.
         backend_args (dict, optional): mmengine file backend arguments, as
@@ -148,8 +149,8 @@ class JointRandomCrop(RandomCrop):
     """Pad, then crop ``img`` and ``gt_seg_map`` at one random location.
 
     The CLIP-ReID recipe ``Pad(10)`` + ``RandomCrop(256, 128)``
-    (``ccaf-spec.md`` §5.7) applied to image and mask together (§4.3
-    "Joint augmentation"). Why not mmpretrain's ``RandomCrop`` as is: it
+    (``docs/methods/ccaf.md`` §9) applied to image and mask together
+    (ccaf.md §6.3). Why not mmpretrain's ``RandomCrop`` as is: it
     pads and crops ``img`` only, so the mask would go out of step; and
     mmcv's ``Pad`` pads only at the bottom/right to a target size, not
     ``padding`` pixels on every side. This subclass keeps mmpretrain's

@@ -7,9 +7,10 @@ from mmcv.transforms import BaseTransform
 
 from mmreid_clip.registry import TRANSFORMS
 
-# LIP label ids (datasets-and-protocols.md §3) that count as clothes.
+# LIP label ids (docs/methods/datasets.md §3) that count as clothes.
 CLOTHES_LABEL_PRESETS: Dict[str, Tuple[int, ...]] = {
-    # ccaf-spec §4.2 default (MAPL's code): hat, glove, sunglasses, upper
+    # default (MAPL's code, docs/methods/ccaf.md §6.1): hat, glove, sunglasses,
+    # upper
     # clothes, dress, coat, socks, pants, jumpsuits, scarf, skirt
     'lip': (1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),
     # variant (a): core garments only
@@ -46,7 +47,7 @@ class ShieldClothes(BaseTransform):
     """Build the shielding image (and optionally the clothes-only image).
 
     With M the clothes mask (``gt_seg_map`` in ``clothes_labels``), x the
-    image and v the fill colour, ``ccaf-spec.md`` §4.3:
+    image and v the fill colour, ``docs/methods/ccaf.md`` §6.2:
 
     * ``shield_img  = x * (1 - M) + v * M`` (clothes covered),
     * ``clothes_img = x * M + v * (1 - M)`` (only the clothes kept; the
@@ -54,21 +55,21 @@ class ShieldClothes(BaseTransform):
 
     The views are built in pixel space before normalisation (the data
     preprocessor normalises every view later), after the joint geometric
-    ops and before the per-view random erasing (§4.3 "Joint augmentation").
-    The clothes label sets are those of §4.2.
+    ops and before the per-view random erasing (ccaf.md §6.3).
+    The clothes label sets are those of ccaf.md §6.1.
 
     **Required keys:** ``img`` (H x W x 3), ``gt_seg_map`` (H x W).
     **Added keys:** ``shield_img``; ``clothes_img`` if
     ``with_clothes_img``. ``img`` is left untouched.
 
     Args:
-        clothes_labels (str | Sequence[int]): A preset name, 'lip' (§4.2
+        clothes_labels (str | Sequence[int]): A preset name, 'lip' (the
             default: {1, 3..12}), 'lip_core' ({5, 6, 7, 9, 10, 12}) or
             'lip_with_shoes' (default + {18, 19}), or explicit label ids.
             Defaults to 'lip'.
         fill (float | Sequence[float] | str): v on the 0-255 scale: one
             value, an (R, G, B) triple, or 'mean' for ``mean``, which the
-            preprocessor maps to 0. Defaults to 0 (black, spec default;
+            preprocessor maps to 0. Defaults to 0 (black, the default;
             -1 after Normalize(0.5, 0.5)). The views stay uint8 until the
             preprocessor, so v is rounded to integers: with mean 127.5 the
             'mean' fill becomes 128, i.e. 1/255 after normalisation, not

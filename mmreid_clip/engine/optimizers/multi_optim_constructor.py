@@ -25,7 +25,8 @@ class MultiOptimWrapperConstructor:
 
     MMEngine builds several optimizers only through a custom constructor
     (``Runner.build_optim_wrapper``). Two-stage / GAN-style models such as
-    CLIP-ReID and CCAF (``ccaf-spec.md`` §5, §8: stage-1 prompt optimiser,
+    CLIP-ReID and CCAF (``docs/methods/ccaf.md`` §4, §9: stage-1 prompt
+    optimiser,
     stage-2 encoder optimiser, CFM's clothes-prompt "examiner") name the
     sub-modules each optimizer owns::
 

@@ -33,7 +33,7 @@ class _Stage1Epoch:
 class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
     """Stage 1 (prompts on cached features), then stage 2 (the encoder).
 
-    ``ccaf-spec.md`` §5.2/§5.3/§8 (CLIP-ReID's schedule):
+    ``docs/methods/ccaf.md`` §4 and §9 (CLIP-ReID's schedule):
 
     * **Stage 1**, epochs ``1 .. stage1_epochs``: the image and text towers
       are frozen; only prompt tokens learn. At the start of stage 1 the

@@ -11,7 +11,7 @@ from mmreid_clip.registry import PARAM_SCHEDULERS
 class TimmCosineLR(LRSchedulerMixin, _ParamScheduler):
     """Cosine on the *absolute* epoch with a linear warm-up that replaces it.
 
-    CLIP-ReID's stage 1 (``ccaf-spec.md`` §5.2) uses timm's
+    CLIP-ReID's stage 1 (``docs/methods/ccaf.md`` §4) uses timm's
     ``CosineLRScheduler`` stepped with the 1-based epoch ``t``::
 
         lr(t) = warmup_lr + t (base - warmup_lr) / warmup_t     t < warmup_t
@@ -19,7 +19,7 @@ class TimmCosineLR(LRSchedulerMixin, _ParamScheduler):
 
     MMEngine's ``LinearLR`` + ``CosineAnnealingLR`` cannot express it: a
     cosine with ``begin = warmup_t`` restarts its phase at the warm-up end
-    (the offset the spec warns about), and chained schedulers multiply.
+    (an offset that would shift every lr), and chained schedulers multiply.
     This scheduler computes the closed form above, so it must be the only
     scheduler of its optimizer over ``[begin, end)``.
 

@@ -18,7 +18,7 @@ from mmreid_clip.registry import METRICS
 from .args import check_ranking_args
 
 #: Modes of a setting and what they add to the junk of a query q
-#: (``datasets-and-protocols.md`` §5.2, §5.3); junk items are removed from
+#: (``docs/methods/datasets.md`` §5.2, §5.3); junk items are removed from
 #: q's ranking, the positives are the other items of q's identity.
 MODES = ('general', 'cloth-changing', 'same-clothes')
 _SETTING_KEYS = ('name', 'query', 'gallery', 'mode', 'cameras', 'camera_key')
@@ -67,7 +67,7 @@ def reid_junk_fn(mode: str,
 
     Same pid and same camera is junk in every mode; ``cloth-changing`` also
     drops same pid and same clothes, ``same-clothes`` same pid and other
-    clothes (``datasets-and-protocols.md`` §5.2, §5.3).
+    clothes (``docs/methods/datasets.md`` §5.2, §5.3).
 
     Args:
         mode (str): One of :data:`MODES`.
@@ -142,7 +142,7 @@ class ReIDMetric(BaseMetric):
 
     Per query q, a gallery item g of the same pid is *junk* (removed from
     q's ranking, neither positive nor negative) or a *positive*; items of
-    other pids are negatives (``datasets-and-protocols.md`` §5.2, §5.3;
+    other pids are negatives (``docs/methods/datasets.md`` §5.2, §5.3;
     "camera" is the setting's ``camera_key``):
 
     * ``general``: junk = same camera; positive = other camera;

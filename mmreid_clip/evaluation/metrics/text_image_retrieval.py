@@ -26,7 +26,7 @@ def _as_int(value: Any, what: str) -> int:
 class TextImageRetrievalMetric(BaseMetric):
     """R@K, mAP and mINP of text-based person retrieval (TIPR).
 
-    The standard protocol (``datasets-and-protocols.md`` §1.1, §5.1): every
+    The standard protocol (``docs/methods/datasets.md`` §1, §5.1): every
     caption is a query; the gallery holds every image once; a gallery image
     is a positive of a caption when it shows the same identity (``pid``);
     there is no junk. For query q with positives at ranks ``r_1 < ... <

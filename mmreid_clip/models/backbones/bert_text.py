@@ -1,13 +1,13 @@
 """CFine's BERT text encoder (Hugging Face ``BertModel``), every token out.
 
-``cfine-spec.md`` §2.2 and §14.2: the paper's text tower is
+arXiv 2210.10276 and ``docs/methods/cfine.md`` §2: the paper's text tower is
 ``bert-base-uncased``, not CLIP's text transformer. Its output follows the
 text-backbone contract of ``docs/design.md``: the global feature is the
 ``[CLS]`` token (BERT attends both ways, unlike CLIP's causal tower, whose
 global token is the EOT), and the attention map used by CFine's token
 selection is the ``[CLS]`` query row of the last layer.
 
-Weights only come from a local folder at run time (``ecosystem.md`` §3.6):
+Weights only come from a local folder at run time:
 a hub name is read from the Hugging Face cache, or downloaded when the hub
 is reachable, and otherwise fails at once with instructions.
 """
@@ -69,7 +69,8 @@ def _import_transformers():
     except ImportError as e:
         raise ImportError('BertTextEncoder needs transformers: pip install '
                           '-e ".[bert]" (and keep pycocotools out of the '
-                          'environment, ecosystem.md §3.6)') from e
+                          'environment: with transformers>=4.50 both '
+                          'together break `import mmpretrain.models`)') from e
     return transformers
 
 
@@ -228,12 +229,12 @@ def _from_pretrained(pretrained: str, **kwargs):
 class BertTextEncoder(BaseModule):
     """BERT text encoder of CFine, with every token and the [CLS] attention.
 
-    Implements ``cfine-spec.md`` §2.2 / §14.2 on ``transformers.BertModel``
+    Implements ``docs/methods/cfine.md`` §2 on ``transformers.BertModel``
     with eager attention (SDPA and flash attention return no attention
     probabilities). Inputs are :class:`BertWordPieceTokenizer` ids
     (``[CLS] pieces [SEP] 0 ...``); the attention mask is ``ids != 0`` and
     the segment ids are all 0. The pooler is not built: CFine does not use
-    it (§13 item 15) and unused parameters break DDP.
+    it (cfine.md §2) and unused parameters break DDP.
 
     Exactly one of ``pretrained`` and ``config`` is given:
 
@@ -291,7 +292,7 @@ class BertTextEncoder(BaseModule):
         vocab_size = None if vocab_file is None else _vocab_size_of(vocab_file)
         # Eager attention: the only implementation that returns attention
         # probabilities (after attention dropout in train mode, as the
-        # official BERT does, spec §2.2 and §13 item 10).
+        # official BERT does, cfine.md §2).
         if pretrained is not None:
             bert = _from_pretrained(
                 pretrained,
@@ -374,7 +375,7 @@ class BertTextEncoder(BaseModule):
             ``output_attn`` ``'attn'`` ``B x L``, the ``[CLS]`` query row of
             the last layer's attention averaged over heads: rows sum to 1 in
             eval mode, padding keys get ~0, and in train mode it is taken
-            after attention dropout (spec §2.2).
+            after attention dropout (cfine.md §2).
         """
         if text.dim() != 2:
             raise ValueError(f'text must be B x L token ids, got shape '

@@ -18,7 +18,7 @@ a logged warning when the weights are missing, cannot read OpenAI's
 TorchScript archive with ``weights_only=True`` (torch >= 2.6), resizes the
 positional embedding only from square grids with bicubic interpolation, and
 downloads without a timeout. The towers need each of those to behave
-differently (``docs/design.md``, ``ecosystem.md`` §3.11-3.12).
+differently (``docs/design.md``).
 """
 import copy
 import logging

@@ -12,8 +12,9 @@ from .openclip_vision import OpenCLIPVisionTransformer
 class OpenCLIPReIDVisionTransformer(OpenCLIPVisionTransformer):
     """CLIP ViT image encoder with CLIP-ReID's three CLS features.
 
-    Implements the modified visual forward of CLIP-ReID (``ccaf-spec.md``
-    §3, §8): patch embedding, CLS prepended, optional SIE camera embedding
+    Implements the modified visual forward of CLIP-ReID (arXiv 2211.13977;
+    ``docs/methods/ccaf.md`` §2): patch embedding, CLS prepended, optional SIE
+    camera embedding
     added to the CLS token, positional embedding (resized to the ReID
     grid with ``interpolation``, CLIP-ReID uses bilinear), ``ln_pre``, then
 

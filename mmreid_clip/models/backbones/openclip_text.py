@@ -129,7 +129,7 @@ class OpenCLIPTextTransformer(BaseModule):
 
         CoOp / CLIP-ReID prompt learners replace some token embeddings by
         learnt vectors, so they enter the tower after ``token_embedding``
-        (``ccaf-spec.md`` §5.1): positional embedding, the causal
+        (``docs/methods/ccaf.md`` §3): positional embedding, the causal
         transformer (mask passed explicitly), ``ln_final``, the EOT row,
         the projection.
 

@@ -18,7 +18,7 @@ class OpenCLIPVisionTransformer(BaseModule):
     which returns the projected CLS feature (and, optionally, unprojected
     patch tokens), the forward returns every token after ``ln_post``,
     projected or not, and optionally the last block's CLS attention, as
-    ``docs/design.md`` specifies (CFine spec §2.1 and §14.1).
+    ``docs/design.md`` specifies (``docs/methods/cfine.md`` §2).
 
     Args:
         arch: open_clip model name (``'ViT-B-16'``), a tiny arch of

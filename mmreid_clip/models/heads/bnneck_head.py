@@ -12,7 +12,7 @@ from mmreid_clip.registry import MODELS
 class BNNeckHead(BaseModule):
     """A BNNeck and a bias-free identity classifier per feature.
 
-    ``ccaf-spec.md`` §3 "Neck and heads": CLIP-ReID puts
+    arXiv 2211.13977; ``docs/methods/ccaf.md`` §2: CLIP-ReID puts
     ``BatchNorm1d`` on ``f12`` (``bottleneck``) and on ``fp``
     (``bottleneck_proj``), with the BN bias frozen at 0 and the weight at
     1 (Luo et al.'s BNNeck), and classifies each BN output with a

@@ -12,7 +12,8 @@ from mmreid_clip.registry import MODELS
 class PromptLearner(BaseModule):
     """One learnt prompt per class: ``"A photo of a X1 .. XM person."``.
 
-    ``ccaf-spec.md`` §5.1 (CLIP-ReID's prompt learner): the template is
+    arXiv 2211.13977; ``docs/methods/ccaf.md`` §3 (CLIP-ReID's prompt
+    learner): the template is
     tokenised once; the embeddings of the tokens before the ``M``
     placeholders (``prefix``) and after them (``suffix``) are fixed
     buffers, and every class ``y`` owns ``M`` learnt vectors
@@ -106,8 +107,8 @@ class PromptLearner(BaseModule):
             text_encoder: The tower with ``encode_embeddings`` (frozen;
                 gradients still reach ``ctx`` through it).
             labels: ``B`` class indices, or None for all classes in order.
-            chunk_size: Encode at most this many prompts at a time (the
-                spec precomputes ``T_id`` in chunks of 64); None: one pass.
+            chunk_size: Encode at most this many prompts at a time (CLIP-ReID
+                precomputes ``T_id`` in chunks of 64); None: one pass.
 
         Returns:
             ``B x embed_dim`` features (``num_classes`` rows for None).

@@ -1,7 +1,8 @@
 """Losses of mmreid_clip.
 
-The label-smoothed cross-entropy of CLIP-ReID / CCAF (``ccaf-spec.md``
-§5.3: L_ID and L_I2T, CE_ls with q = (1 - eps) onehot(y) + eps / N) is
+The label-smoothed cross-entropy of CLIP-ReID / CCAF (arXiv 2211.13977;
+``docs/methods/ccaf.md`` §5: L_ID and L_I2T, CE_ls with
+q = (1 - eps) onehot(y) + eps / N) is
 mmpretrain's ``LabelSmoothLoss`` with ``mode='original'`` (its default) and
 ``reduction='mean'``; it is reachable from this scope as
 ``dict(type='LabelSmoothLoss', label_smooth_val=0.1, num_classes=N_id)``,

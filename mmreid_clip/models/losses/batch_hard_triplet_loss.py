@@ -1,5 +1,5 @@
-"""Batch-hard triplet loss of CLIP-ReID / CCAF stage 2 (spec
-``ccaf-spec.md`` §5.3)."""
+"""Batch-hard triplet loss of CLIP-ReID / CCAF stage 2 (arXiv
+2211.13977; ``docs/methods/ccaf.md`` §5)."""
 from typing import Optional
 
 import torch
@@ -23,7 +23,8 @@ class BatchHardTripletLoss(nn.Module):
         L = mean_i max(0, margin + d_ap(i) - d_an(i))            margin set
         L = mean_i log(1 + exp(d_ap(i) - d_an(i)))               margin None
 
-    The spec (§5.3) uses margin 0.3 on the pre-BN features f11, f12 and fp,
+    CLIP-ReID (``docs/methods/ccaf.md`` §5) uses margin 0.3 on the pre-BN
+    features f11, f12 and fp,
     summing the three losses (the caller sums).
 
     The anchor itself is not its own positive: with K >= 2 images per

@@ -1,5 +1,5 @@
-"""Per-identity batch-centroid alignment of CCAF's I2I (spec
-``ccaf-spec.md`` §5.3, §11 #11)."""
+"""Per-identity batch-centroid alignment of CCAF's I2I (arXiv
+2406.09198; ``docs/methods/ccaf.md`` §7 and §12 row 9)."""
 import torch
 import torch.nn as nn
 
@@ -20,12 +20,13 @@ class CentroidAlignLoss(nn.Module):
 
     i.e. the MSE averaged over feature dimensions, then over the P
     identities of the batch (the "mutual learning" form MAPL credits to
-    CCAF, reconstruction [I] #11). The spec sums this over the feature
+    CCAF; a reconstructed choice, ``docs/methods/ccaf.md`` §12 row 9).
+    CCAF sums this over the feature
     spaces G = {BN1(f12), BN2(fp)}; call the loss once per space and add.
 
     Both views get gradients by default ("mutual"); ``detach_target=True``
     stops the gradient into the second set, making the shielding branch a
-    fixed teacher (the ``detach_shield`` switch of §5.3).
+    fixed teacher (``docs/methods/ccaf.md`` §7).
 
     Args:
         detach_target (bool): Stop-gradient on ``target_features``.

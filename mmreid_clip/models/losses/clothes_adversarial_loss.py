@@ -1,5 +1,5 @@
-"""Clothes-based adversarial loss of CCAF's CFM, encoder side (spec
-``ccaf-spec.md`` §5.4 step B; CAL, Gu et al., CVPR 2022)."""
+"""Clothes-based adversarial loss of CCAF's CFM, encoder side (arXiv
+2406.09198; ``docs/methods/ccaf.md`` §8 step B; CAL, Gu et al., CVPR 2022)."""
 from typing import Union
 
 import numpy as np
@@ -15,7 +15,7 @@ __all__ = ['ClothesAdversarialLoss', 'scaled_cosine_logits']
 def scaled_cosine_logits(features: torch.Tensor,
                          prototypes: torch.Tensor,
                          scale: float = 16.0) -> torch.Tensor:
-    """CFM clothes logits z_ik = s * cos(f_i, u_k) (§5.4).
+    """CFM clothes logits z_ik = s * cos(f_i, u_k) (ccaf.md §8).
 
     Args:
         features (Tensor): B x D image features (fp).
@@ -41,7 +41,7 @@ def scaled_cosine_logits(features: torch.Tensor,
 
 @MODELS.register_module()
 class ClothesAdversarialLoss(nn.Module):
-    """CAL-style multi-positive clothes loss (§5.4, step B).
+    """CAL-style multi-positive clothes loss (ccaf.md §8, step B).
 
     With z the B x N_clo clothes logits (already s * cos), c_i the clothes
     id and y_i the identity of sample i, and S(y) the clothes ids worn by

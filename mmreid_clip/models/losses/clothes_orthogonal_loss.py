@@ -1,5 +1,5 @@
-"""Clothes-orthogonality loss, CCAF's CFM variant B (spec ``ccaf-spec.md``
-§5.4, config ``cfm.mode: proj``)."""
+"""Clothes-orthogonality loss, CCAF's CFM variant B (arXiv
+2406.09198; ``docs/methods/ccaf.md`` §8, config ``cfm.mode: proj``)."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -11,7 +11,7 @@ __all__ = ['ClothesOrthogonalLoss']
 
 @MODELS.register_module()
 class ClothesOrthogonalLoss(nn.Module):
-    """Push each image feature orthogonal to its own clothes prompt (§5.4).
+    """Push each image feature orthogonal to its own clothes prompt (§8).
 
     With fp_i the image feature, c_i its clothes id and u_k the clothes
     text features::
@@ -25,7 +25,8 @@ class ClothesOrthogonalLoss(nn.Module):
 
     Args:
         detach_prototypes (bool): Apply sg to the clothes features.
-            Defaults to True (the spec's formula); False lets the gradient
+            Defaults to True (the formula of ccaf.md §8); False lets the
+            gradient
             reach the clothes prompts too.
         loss_weight (float): lambda_CFM. Defaults to 1.0.
         loss_name (str): Key in the loss dict. Defaults to 'loss_cfm'.

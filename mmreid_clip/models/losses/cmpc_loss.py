@@ -1,5 +1,5 @@
-"""Cross-Modal Projection Classification loss of CFine (spec
-``cfine-spec.md`` §7.2; CMPC of Zhang & Lu, ECCV 2018)."""
+"""Cross-Modal Projection Classification loss of CFine (arXiv
+2210.10276; ``docs/methods/cfine.md`` §7.2; CMPC of Zhang & Lu, ECCV 2018)."""
 import math
 from typing import Optional, Sequence, Tuple
 
@@ -19,7 +19,8 @@ class CMPCLoss(nn.Module):
 
     Per level l, each feature is first projected onto the direction of its
     *paired* feature of the other modality, then classified into the C
-    training identities by the column-normalised classifier W (§7.2)::
+    training identities by the column-normalised classifier W
+    (cfine.md §7.2)::
 
         f~_v^i = (f_v^i . f_t_hat^i) f_t_hat^i
         f~_t^i = (f_t^i . f_v_hat^i) f_v_hat^i
@@ -27,7 +28,8 @@ class CMPCLoss(nn.Module):
 
     W (``cmpc_W``, D x C, xavier-uniform, no bias) is a Parameter of this
     module, so the optimizer trains it through the retriever; its name
-    matches the ``'cmpc_W'`` key of spec §14.4. One W serves the L levels
+    matches the ``'cmpc_W'`` key of the CFine optimizer config
+    (``docs/methods/cfine.md`` §8). One W serves the L levels
     and both modalities. At initialisation the logits are ~0 and the loss is
     ~2 L ln C (6 ln 11003 = 55.8 on CUHK-PEDES, the official epoch-1 value).
 
@@ -38,7 +40,7 @@ class CMPCLoss(nn.Module):
         num_classes (int): Training identities C (11003 CUHK-PEDES, 3102
             ICFG-PEDES, 3701 RSTPReid).
         level_weights (Sequence[float], optional): w_l for B x L x D input;
-            None (default) weighs every level 1, as coded (§13 #14).
+            None (default) weighs every level 1, as coded (cfine.md §7.2).
         loss_weight (float): Defaults to 1.0.
         loss_name (str): Defaults to 'loss_cmpc'.
 

@@ -1,5 +1,6 @@
-"""Cross-Modal Projection Matching loss of CFine (spec ``cfine-spec.md``
-§7.1; CMPM of Zhang & Lu, ECCV 2018, with CFine's L2 label normalisation).
+"""Cross-Modal Projection Matching loss of CFine (arXiv 2210.10276;
+``docs/methods/cfine.md`` §7.1; CMPM of Zhang & Lu, ECCV 2018, with CFine's
+L2 label normalisation).
 """
 from typing import Optional, Sequence, Tuple
 
@@ -41,7 +42,8 @@ def check_level_weights(level_weights: Optional[Sequence[float]],
 
 @MODELS.register_module()
 class CMPMLoss(nn.Module):
-    """CMPM loss summed over the feature levels with level weights (§7.1).
+    """CMPM loss summed over the feature levels with level weights
+    (cfine.md §7.1).
 
     Per level l, with f_v, f_t the B x D image / text features of the pairs
     and Y_ij = [y_i == y_j]::
@@ -61,9 +63,10 @@ class CMPMLoss(nn.Module):
     Args:
         level_weights (Sequence[float], optional): w_l for B x L x D input;
             length must equal L. Defaults to (1, 1, 0.1), CFine's weights
-            for (global, group 1, group 2) (§7.5, §13 #14). None gives all
+            for (global, group 1, group 2) (cfine.md §7.1). None gives all
             ones. Ignored (weight 1) for B x D input.
-        label_norm (str): 'l2' (faithful, §13 #7) or 'l1'. Defaults to 'l2'.
+        label_norm (str): 'l2' (the official code, cfine.md §7.1) or 'l1'.
+            Defaults to 'l2'.
         eps (float): Keeps log(Q) finite where Q = 0. Defaults to 1e-8.
         loss_weight (float): Defaults to 1.0.
         loss_name (str): Defaults to 'loss_cmpm'.

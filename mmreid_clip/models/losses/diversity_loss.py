@@ -1,5 +1,5 @@
-"""Diversity loss between CFine's enhanced global features (spec
-``cfine-spec.md`` §7.3)."""
+"""Diversity loss between CFine's enhanced global features (arXiv
+2210.10276; ``docs/methods/cfine.md`` §7.3)."""
 from typing import Optional, Sequence
 
 import torch
@@ -13,7 +13,7 @@ __all__ = ['DiversityLoss']
 
 @MODELS.register_module()
 class DiversityLoss(nn.Module):
-    """Push the enhanced levels of one sample apart (§7.3).
+    """Push the enhanced levels of one sample apart (cfine.md §7.3).
 
     For each sample and modality, with the G normalised enhanced features
     f_hat^1..f_hat^G (G = 2 in CFine: the MGF outputs of groups 1 and 2,
@@ -24,7 +24,8 @@ class DiversityLoss(nn.Module):
 
     computed for images and for texts separately and summed. The returned
     value is ``loss_weight * (L_div^v + L_div^t)``; the default weight 0.2
-    is CFine's lambda_div (§7.5), so the retriever adds the output as is.
+    is CFine's lambda_div (cfine.md §7.5), so the retriever adds the output
+    as is.
 
     Args:
         levels (Sequence[int], optional): Which levels of the B x L x D input

@@ -1,5 +1,5 @@
-"""Supervised contrastive loss of CLIP-ReID stage 1 (spec ``ccaf-spec.md``
-§5.2 and §7)."""
+"""Supervised contrastive loss of CLIP-ReID stage 1 (arXiv
+2211.13977; ``docs/methods/ccaf.md`` §4)."""
 import torch
 import torch.nn as nn
 
@@ -10,7 +10,7 @@ __all__ = ['SupConLoss']
 
 @MODELS.register_module()
 class SupConLoss(nn.Module):
-    """Supervised contrastive loss between two feature sets (§5.2, §7).
+    """Supervised contrastive loss between two feature sets (ccaf.md §4).
 
     With anchors a_i (labels la_i), candidates b_j (labels lb_j) and the
     positive set P_i = {j : lb_j = la_i}::

@@ -1,5 +1,5 @@
 """Bidirectional triplet ranking loss on a similarity matrix (CFine's
-``CRLoss``, spec ``cfine-spec.md`` §7.4)."""
+``CRLoss``; arXiv 2210.10276, ``docs/methods/cfine.md`` §7.4)."""
 import torch
 import torch.nn as nn
 
@@ -23,11 +23,11 @@ class TripletRankingLoss(nn.Module):
         L = sum_i relu(margin - S(i, i) + S(i, j*))          image anchors
           + sum_j relu(margin - S(j, j) + S(i*, j))          text anchors (S^T)
 
-    a **sum** over anchors, not a mean (§13 #9). When one side has no
+    a **sum** over anchors, not a mean (cfine.md §7.4). When one side has no
     triplet at all, the official code adds one dummy triplet (last anchor,
-    its first negative) to that side; ``dummy_triplet`` replicates it
-    (§13 #16). ``mining='hardest'`` is the VSE++ max-violation alternative
-    (§13 #8): every anchor with a negative uses its hardest one, violating
+    its first negative) to that side; ``dummy_triplet`` replicates it.
+    ``mining='hardest'`` is the VSE++ max-violation alternative:
+    every anchor with a negative uses its hardest one, violating
     or not, and no dummy is needed.
 
     Args:
@@ -37,7 +37,7 @@ class TripletRankingLoss(nn.Module):
         dummy_triplet (bool): Replicate the official dummy triplet.
             Defaults to True.
         loss_weight (float): Defaults to 10.0, CFine's triplet weight
-            (§7.5), so the retriever adds the output as is.
+            (cfine.md §7.5), so the retriever adds the output as is.
         loss_name (str): Defaults to 'loss_triplet'.
 
     Call ``loss(sim, pids) -> Tensor`` with ``sim`` B x B (rows images) and

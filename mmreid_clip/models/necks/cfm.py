@@ -16,7 +16,8 @@ Features = Union[torch.Tensor, Dict[str, torch.Tensor]]
 class CFM(BaseModule):
     """Clothes prompts examine the image features; the encoder forgets them.
 
-    ``ccaf-spec.md`` §5.1-§5.4 ([I] #8, #9, #13, #14, #18): one learnt
+    arXiv 2406.09198; ``docs/methods/ccaf.md`` §3, §4 and §8 (reconstructed
+    choices: rows 7, 8, 11, 12 and 14 of its §12): one learnt
     prompt ``"A photo of a Z1..ZM clothes."`` per training clothes label
     (``clothes_prompt``, a :class:`PromptLearner`), encoded by the frozen
     text tower into ``U ∈ R^{N_clo x D}``.
@@ -64,14 +65,16 @@ class CFM(BaseModule):
         examine_loss: Classification loss of step A (cross-entropy).
         adv_loss: Step-B loss for ``mode='adv'``.
         proj_loss: Step-B loss for ``mode='proj'``.
-        start_epoch: First stage-2 epoch (0-based) with CFM (spec [I] #14:
+        start_epoch: First stage-2 epoch (0-based) with CFM (reconstructed
+            choice, ccaf.md §12 row 12:
             0; 10 = after warm-up if unstable).
         examine_every: Run step A (and refresh ``U``) every this many
             iterations; in between ``U`` is reused (``cfm.examine_every``,
-            §5.4, to save text-tower passes on datasets with thousands of
+            ccaf.md §12 row 12, to save text-tower passes on datasets with
+            thousands of
             clothes labels).
         inner_steps: Examiner updates per step A (the "iterative" reading
-            of §5.4, default 1).
+            of the paper, ccaf.md §12 row 12; default 1).
         feature_keys: Image features examined and minimised, see above.
         adversary: ``'pre'`` or ``'post'``, see above.
         feat_dims: Width of each image feature (given by the retriever);

@@ -1,4 +1,5 @@
-"""CFine's Cross-Grained Feature Refinement (spec ``cfine-spec.md`` §5)."""
+"""CFine's Cross-Grained Feature Refinement 
+(arXiv 2210.10276; ``docs/methods/cfine.md`` §5)."""
 from typing import Optional
 
 import torch
@@ -35,7 +36,7 @@ def soft_max_pool(logits: torch.Tensor,
 
 @MODELS.register_module()
 class CFR(nn.Module):
-    """Cross-grained similarity S_c between every image and text (§5).
+    """Cross-grained similarity S_c between every image and text (cfine.md §5).
 
     On L2-normalised *raw* encoder outputs (not BN'd, not MGF'd), with
     tau_c = ``temperature``::
@@ -50,8 +51,9 @@ class CFR(nn.Module):
     that of image i (2K_v = 38 patches). Rows of S_c are images, columns
     texts; |S_c| <= 1/tau_c. Swapping the roles of the two modalities gives
     S_c transposed. Parameter-free and training-only: it feeds the triplet
-    loss (§7.4) and is not used at inference. Computed with two einsums,
-    no loop over pairs (§14.5).
+    loss (cfine.md §7.4) and is not used at inference. Computed with two
+    einsums,
+    no loop over pairs.
 
     Args:
         temperature (float): tau_c (``scale_cs``). Defaults to 0.07.
@@ -64,8 +66,8 @@ class CFR(nn.Module):
     - ``text_global``: B_txt x W raw text global features t_cls.
     - ``text_words``: B_txt x N_w x W raw selected words (U).
     - ``img_valid`` / ``text_valid``: optional B x N_p / B x N_w bool slot
-      validity (``TokenGroups.union_valid``); None (the faithful default,
-      spec §5: "no masking of PAD tokens") uses every slot.
+      validity (``TokenGroups.union_valid``); None (the faithful default:
+      the official code does not mask PAD tokens, cfine.md §5) uses every slot.
     """
 
     def __init__(self, temperature: float = 0.07) -> None:

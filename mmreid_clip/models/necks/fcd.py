@@ -1,5 +1,5 @@
-"""CFine's Fine-grained Correspondence Discovery (spec ``cfine-spec.md`` §6).
-"""
+"""CFine's Fine-grained Correspondence Discovery 
+(arXiv 2210.10276; ``docs/methods/cfine.md`` §6)."""
 from typing import Optional, Tuple
 
 import torch
@@ -52,7 +52,7 @@ def _slot_mean(sims: torch.Tensor, valid_rows: Optional[torch.Tensor],
 
 @MODELS.register_module()
 class FCD(nn.Module):
-    """Fine-grained similarity S_f between every image and text (§6).
+    """Fine-grained similarity S_f between every image and text (cfine.md §6).
 
     Inputs are the *raw* (not BN'd) group-1 tokens in attention-rank order:
     P^b (K_v = 19 patches) and W^b (K_t = 20 words) for each pair b.
@@ -75,11 +75,12 @@ class FCD(nn.Module):
         S_f = (S_pw + S_wp) / 2
 
     Slot n of image i meets the prototype built for slot n of pair j (both
-    are "the n-th most attended patch"), the faithful reading of spec §6 and
-    §13 #6. |S_f| <= 1/tau_f. The top-k indices carry no gradient; the
+    are "the n-th most attended patch"), the faithful reading of the official
+    code
+    (cfine.md §6). |S_f| <= 1/tau_f. The top-k indices carry no gradient; the
     features do. Unlike CFR, swapping the modalities does *not* transpose
     S_f (the softmax of step 1 runs over words). Parameter-free and
-    training-only. Einsum-based, no loop over pairs (§14.5).
+    training-only. Einsum-based, no loop over pairs.
 
     Args:
         temperature (float): tau_f (``scale_cd``). Defaults to 0.01.
@@ -93,7 +94,7 @@ class FCD(nn.Module):
     - ``text_words``: B x K_t x W raw group-1 words of the *paired* captions
       (row b of both is ground-truth pair b).
     - ``img_valid`` / ``text_valid``: optional B x K_v / B x K_t bool slot
-      validity (``TokenGroups.group_valid(0)``, spec §13 #4); invalid slots
+      validity (``TokenGroups.group_valid(0)``, cfine.md §3); invalid slots
       are never picked for a prototype and left out of the slot means.
       None (the faithful default) uses every slot.
     """

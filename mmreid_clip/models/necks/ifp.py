@@ -13,26 +13,31 @@ LossFn = Callable[..., torch.Tensor]
 class IFP(BaseModule):
     """Invariant Feature Prompting: shielding images, cloth-agnostic prompts.
 
-    ``ccaf-spec.md`` §1 and §5.2-§5.3. IFP changes three things of the
+    arXiv 2406.09198; ``docs/methods/ccaf.md`` §7. IFP changes three things of
+    the
     CLIP-ReID baseline, all at training time only:
 
-    * **GCATP** (§5.2): the identity prompts are learnt in stage 1 on the
+    * **GCATP** (ccaf.md §4, §7): the identity prompts are learnt in stage 1 on
+      the
       frozen features of *shielding* images ``x^s`` (clothes pixels
       filled, built by the ``ShieldClothes`` transform), so the text
       features ``T_id`` that stage 2 aligns to are cloth-agnostic.
       :attr:`prompt_view` tells the retriever which view to cache.
-    * **I2T** (§5.3): ``L_I2T = CE_ls(fp · T_idᵀ, y)``, computed by the
+    * **I2T** (ccaf.md §5, §7): ``L_I2T = CE_ls(fp · T_idᵀ, y)``, computed by
+      the
       retriever as in CLIP-ReID, but against the cloth-agnostic ``T_id``;
       optionally also on the shielding branch (``shield_i2t``, off).
-    * **I2I** (§5.3, [I] #11): the raw and shielding images go through the
+    * **I2I** (reconstructed choice, ccaf.md §12 row 9): the raw and shielding
+      images go through the
       *shared* encoder and heads; for every feature space ``g`` in
       ``i2i_keys`` (default the BN outputs of ``f12`` and ``fp``)
       ``L_I2I = Σ_g (1/P) Σ_p MSE(c_p, c^s_p)`` with ``c_p`` the batch
       centroid of identity ``p`` (``i2i_loss``, e.g.
-      ``CentroidAlignLoss``; its ``detach_target`` is the spec's
-      ``detach_shield`` switch).
+      ``CentroidAlignLoss``; its ``detach_target`` makes the
+      shielding branch a stop-gradient teacher).
     * Shielding-branch supervision (switch ``shield_id_tri``, default on,
-      [I] #12): ``L_ID^s`` and ``L_Tri^s`` with the raw branch's heads and
+      reconstructed choice, ccaf.md §12 row 10): ``L_ID^s`` and ``L_Tri^s``
+      with the raw branch's heads and
       loss functions.
 
     Args:

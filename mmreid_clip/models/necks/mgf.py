@@ -1,11 +1,12 @@
-"""CFine's Multi-grained Global Feature learning (spec ``cfine-spec.md`` §4).
+"""CFine's Multi-grained Global Feature learning (arXiv 2210.10276;
+``docs/methods/cfine.md`` §4).
 
 One residual cross-attention block (:class:`MGFBlock`) is shared by both
 modalities and both token groups; its output at the global query position
 is an "enhanced" global feature per group. The raw global feature and the
 two enhanced ones go through a per-modality BNNeck and form the 3-level
 features V^g, T^g used by the CMPM/CMPC/diversity losses and, concatenated,
-at inference (§9).
+at inference (cfine.md §9).
 """
 from typing import Dict, Optional, Union
 
@@ -22,7 +23,7 @@ __all__ = ['MGF', 'MGFBlock', 'LayerNormFp32']
 
 
 class LayerNormFp32(nn.LayerNorm):
-    """LayerNorm computed in fp32 and cast back (spec §4), as in CLIP."""
+    """LayerNorm computed in fp32 and cast back (cfine.md §4), as in CLIP."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.layer_norm(
@@ -34,7 +35,7 @@ class LayerNormFp32(nn.LayerNorm):
 
 @MODELS.register_module()
 class MGFBlock(nn.Module):
-    """Residual self- then cross-attention block of MGF (spec §4, §14.3).
+    """Residual self- then cross-attention block of MGF (cfine.md §4).
 
     With queries X (L_q x W) and the full token sequence Y (L_y x W) of the
     same modality::
@@ -86,7 +87,7 @@ class MGFBlock(nn.Module):
                 positions of Y to ignore (PAD), PyTorch's convention.
             query_padding_mask (Tensor, optional): B x L_q bool, True at
                 query slots that must not be attended to in the
-                self-attention (invalid selection slots, spec §13 #4).
+                self-attention (invalid selection slots, cfine.md §3).
 
         Returns:
             Tensor: B x L_q x W updated queries.
@@ -141,7 +142,7 @@ class MGFBlock(nn.Module):
 
 
 def _frozen_zero_bias_bn(num_features: int) -> nn.BatchNorm1d:
-    """BNNeck: weight 1, bias 0 and frozen (spec §4 "BN neck")."""
+    """BNNeck: weight 1, bias 0 and frozen (cfine.md §4)."""
     bn = nn.BatchNorm1d(num_features)
     nn.init.ones_(bn.weight)
     nn.init.zeros_(bn.bias)
@@ -151,7 +152,7 @@ def _frozen_zero_bias_bn(num_features: int) -> nn.BatchNorm1d:
 
 @MODELS.register_module()
 class MGF(BaseModule):
-    """Token selection + shared MGF block + BNNecks of CFine (§3, §4).
+    """Token selection + shared MGF block + BNNecks of CFine (cfine.md §3, §4).
 
     Per modality, the tokens are ranked by the global token's attention
     (:class:`TokenSelector`); for each group j the query
@@ -186,7 +187,7 @@ class MGF(BaseModule):
 
     Images carry their global token at position 0 (design.md); for text
     it is position 0 ([CLS], BERT) unless ``global_index`` says otherwise
-    (EOT of an open_clip text tower, spec §13 #2).
+    (EOT of an open_clip text tower, cfine.md §2).
 
     Args:
         embed_dims (int): Token width W. Defaults to 768.
@@ -196,7 +197,7 @@ class MGF(BaseModule):
         text_ratio (float): Text selection ratio (K_t = floor(0.2 * 100) =
             20). Defaults to 0.2.
         num_groups (int): Token groups per modality G. Defaults to 2.
-        exclude_padding (bool): Spec §13 #4 alternative: never select the
+        exclude_padding (bool): Alternative of cfine.md §3: never select the
             global or PAD tokens; invalid slots are masked in the block's
             self-attention. Defaults to False (faithful: PAD/global may be
             selected for short captions).
@@ -224,7 +225,7 @@ class MGF(BaseModule):
             img_ratio, num_groups, exclude_padding) if num_groups else None
         self.text_selector = TokenSelector(
             text_ratio, num_groups, exclude_padding) if num_groups else None
-        # Named mgf_block / bn_* so that the optimizer keys of spec §14.4
+        # Named mgf_block / bn_* so that the optimizer keys of cfine.md §8
         # ('mgf', 'bn_') match whatever the retriever calls this neck.
         self.mgf_block = MGFBlock(embed_dims, num_heads,
                                   mlp_ratio) if num_groups else None
@@ -251,7 +252,8 @@ class MGF(BaseModule):
         else:
             global_feat = tokens[torch.arange(b, device=tokens.device),
                                  global_index.long()]
-        # PAD keys are ignored in the cross-attention in both modes (§4).
+        # PAD keys are ignored in the cross-attention in both modes
+        # (cfine.md §4).
         context_pad = None if mask is None else ~mask.bool()
 
         enhanced = []
@@ -325,7 +327,7 @@ class MGF(BaseModule):
 
     @staticmethod
     def inference_feature(levels: torch.Tensor) -> torch.Tensor:
-        """Retrieval feature of spec §9: L2norm(concat of the L levels).
+        """Retrieval feature of cfine.md §9: L2norm(concat of the L levels).
 
         Args:
             levels (Tensor): B x L x W (``'levels'`` of the output dict).

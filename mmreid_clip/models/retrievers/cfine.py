@@ -14,16 +14,17 @@ from .clip_text_image import assign_features, pids_from_samples
 class CFine(BaseModel):
     """CFine (Yan et al., IEEE TIP 2023), assembled from registry parts.
 
-    ``cfine-spec.md`` §1 and §15: token-level image and text encoders that
-    return last-layer attention; the ``neck`` (:class:`MGF`) selects the
-    most attended tokens and builds the multi-grained, BN-necked levels;
-    ``cfr`` (S_c, §5) and ``fcd`` (S_f, §6) are training-only similarity
-    matrices whose sum feeds the ``sim_losses`` (the triplet ranking loss,
-    §7.4); ``losses`` (CMPM, CMPC, diversity, §7.1-7.3) act on the levels.
-    Inference (§9) runs the encoders and the neck only and returns
+    arXiv 2210.10276; ``docs/methods/cfine.md`` §1 (sections below are of
+    that page): token-level image and text encoders that return last-layer
+    attention; the ``neck`` (:class:`MGF`) selects the most attended tokens
+    and builds the multi-grained, BN-necked levels; ``cfr`` (S_c, §5) and
+    ``fcd`` (S_f, §6) are training-only similarity matrices whose sum feeds
+    the ``sim_losses`` (the triplet ranking loss, §7.4); ``losses`` (CMPM,
+    CMPC, diversity, §7.1-7.3) act on the levels. Inference (§9) runs the
+    encoders and the neck only and returns
     ``L2norm(concat(levels))``.
 
-    Every part is a config entry, so the ablations of §12 are config
+    Every part is a config entry, so the ablations of cfine.md §10 are config
     changes: ``neck=dict(type='MGF', num_groups=0)`` is the baseline (BN on
     the global features), ``cfr=None`` / ``fcd=None`` drop a module.
 
@@ -44,10 +45,10 @@ class CFine(BaseModel):
             ``loss(S, pids)``; need ``cfr`` or ``fcd``.
         text_global (str): Where the text global token is: ``'cls'``
             (position 0, BERT) or ``'eot'`` (the argmax id, CLIP's text
-            tower; spec §13 #2). Defaults to 'cls'.
+            tower; cfine.md §2). Defaults to 'cls'.
         data_preprocessor (dict, optional): Defaults to
             :class:`TextImageDataPreprocessor` with the ImageNet statistics
-            the official code uses (spec §2.3).
+            the official code uses (cfine.md §2).
         init_cfg (dict, optional): Defaults to None.
     """
 
@@ -104,7 +105,7 @@ class CFine(BaseModel):
 
     def extract_feat(self, inputs: Dict[str, torch.Tensor]
                      ) -> Dict[str, Optional[torch.Tensor]]:
-        """Retrieval features (spec §9): L2norm of the concatenated levels.
+        """Retrieval features (cfine.md §9): L2norm of the concatenated levels.
 
         Only the encoders and the neck run; CFR and FCD never do.
         """
@@ -148,7 +149,7 @@ class CFine(BaseModel):
 
     def loss(self, inputs: Dict[str, torch.Tensor],
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
-        """Spec §7.5: level losses + the triplet loss on S_c + S_f."""
+        """cfine.md §7.5: level losses + the triplet loss on S_c + S_f."""
         if 'images' not in inputs or 'texts' not in inputs:
             raise ValueError('training needs (image, caption) pairs')
         img = self.encode_image(inputs['images'])

@@ -26,23 +26,24 @@ def _meta_tensor(samples: Sequence[DataSample], key: str,
 class CLIPReID(BaseModel):
     """CLIP-ReID (Li et al., AAAI 2023), optionally with CCAF's IFP and CFM.
 
-    Assembly only (``ccaf-spec.md`` §2): an image encoder returning
+    Assembly only (arXiv 2211.13977; ``docs/methods/ccaf.md`` §1-§2): an image
+    encoder returning
     ``f11``/``f12``/``fp`` (:class:`OpenCLIPReIDVisionTransformer`), a
     frozen text tower, a BNNeck head, per-identity prompts, the losses,
     and the optional training-only modules ``ifp`` (:class:`IFP`) and
     ``cfm`` (:class:`CFM`). Without them this is the CLIP-ReID baseline.
     Training follows the two stages of :class:`TwoStageEpochBasedTrainLoop`:
 
-    * stage 1 (§5.2, §7): frozen towers; identity prompts learn on cached
+    * stage 1 (ccaf.md §4): frozen towers; identity prompts learn on cached
       ``fp`` features with SupCon i2t + t2i (τ = 1, unnormalised), on raw
       images, or on shielding images with IFP (GCATP); with CFM the
       clothes prompts learn on clothes-only images.
-    * stage 2 (§5.3-§5.6), per iteration:
+    * stage 2 (ccaf.md §5, §7, §8), per iteration:
       ``0.25·L_ID + L_Tri + L_I2T [+ IFP terms] [+ λ_CFM·L_CFM]`` steps the
       ``'encoder'`` optimizer; with CFM the ``'clothes_prompt'`` optimizer
       first takes the examine step on detached features.
 
-    Inference (§6): the image encoder only; feature
+    Inference (ccaf.md §10): the image encoder only; feature
     ``concat(f12, fp)`` before BN, L2-normalised (``test_feat_keys``).
     ``test_neck='after'`` takes the BNNeck outputs instead (CLIP-ReID's and
     fast-reid's ``TEST.NECK_FEAT``), which also runs the head's BN layers
@@ -243,7 +244,7 @@ class CLIPReID(BaseModel):
 
     @torch.no_grad()
     def begin_stage2(self, epoch: int = 0) -> None:
-        """Freeze the identity prompts and precompute ``T_id`` (§5.3)."""
+        """Freeze the identity prompts and precompute ``T_id`` (ccaf.md §5)."""
         self._stage2_epoch = epoch
         if self._t_id is not None:
             return
@@ -410,7 +411,8 @@ class CLIPReID(BaseModel):
     def extract_img_feat(self, images: torch.Tensor,
                          camids: Optional[torch.Tensor] = None
                          ) -> torch.Tensor:
-        """Retrieval feature (§6): normalised ``concat(f12, fp)``, before
+        """Retrieval feature (ccaf.md §10): normalised ``concat(f12, fp)``,
+        before
         the BNNeck (or after it, with ``test_neck='after'``)."""
         feats = self.image_encoder(images, camids)
         if self.test_neck == 'after':
@@ -449,7 +451,8 @@ class CLIPReID(BaseModel):
 class CCAF(CLIPReID):
     """CCAF (Li et al., arXiv 2406.09198): CLIP-ReID + IFP + CFM.
 
-    ``ccaf-spec.md``: the CLIP-ReID baseline (:class:`CLIPReID`) with the
+    arXiv 2406.09198; ``docs/methods/ccaf.md``: the CLIP-ReID baseline
+    (:class:`CLIPReID`) with the
     training-only modules IFP (shielding images, cloth-agnostic prompts,
     I2T/I2I) and CFM (clothes prompts, examine/minimise) on by default.
     Inference is the image encoder alone, exactly as CLIP-ReID's. Pass

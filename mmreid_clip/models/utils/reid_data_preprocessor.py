@@ -20,7 +20,7 @@ class ReIDDataPreprocessor(BaseDataPreprocessor):
     Args:
         mean (Sequence[float]): Per-channel mean on the 0-255 scale, RGB.
             Defaults to 127.5 each, i.e. CLIP-ReID's 0.5 on the 0-1 scale
-            (``ccaf-spec.md`` §3 "Pixel normalisation").
+            (``docs/methods/ccaf.md`` §2).
         std (Sequence[float]): Per-channel std on the 0-255 scale, RGB.
             Defaults to 127.5 each (CLIP-ReID's 0.5).
         to_rgb (bool): Flip BGR to RGB. Defaults to True.

@@ -1,12 +1,14 @@
-"""Attention-ranked token selection of CFine (spec ``cfine-spec.md`` §3).
+"""Attention-ranked token selection of CFine (arXiv 2210.10276;
+``docs/methods/cfine.md`` §3).
 
 CFine (Yan et al., IEEE TIP 2023) ranks the tokens of each modality by the
 last-layer attention of the global token and splits the top of the ranking
-into groups of K tokens: G1 = ranks 1..K feeds MGF (§4) and FCD (§6),
-G2 = ranks K+1..2K feeds MGF, and their union U = ranks 1..2K feeds CFR (§5).
+into groups of K tokens: G1 = ranks 1..K feeds MGF (cfine.md §4) and FCD
+(§6), G2 = ranks K+1..2K feeds MGF, and their union U = ranks 1..2K feeds
+CFR (§5).
 
-The selection is one ``argsort`` plus one ``gather`` for the whole batch
-(spec §14.5); the indices carry no gradient, the gathered features do.
+The selection is one ``argsort`` plus one ``gather`` for the whole batch;
+the indices carry no gradient, the gathered features do.
 """
 import math
 from dataclasses import dataclass
@@ -24,14 +26,14 @@ __all__ = [
 
 
 def compute_num_selected(num_tokens: int, ratio: float) -> int:
-    """Group size K = floor(ratio * N) (spec §3 step 3).
+    """Group size K = floor(ratio * N) (cfine.md §3).
 
     N is the *padded* sequence length, so K is the same for every sample
     (197 image tokens at 0.1 give 19; 100 text tokens at 0.2 give 20).
     The product is taken on the decimal value of ``ratio`` (``Fraction`` of
     its shortest repr), so ``0.29 * 100`` gives 29 and not the 28 that the
     binary float product 28.999999999999996 would truncate to; the two
-    agree on every ratio the spec uses.
+    agree on every ratio the configs use.
 
     Args:
         num_tokens (int): Padded sequence length N (global token included).
@@ -60,8 +62,8 @@ class TokenGroups:
             input sequence.
         valid (Tensor | None): B x (G*K) bool, True where a slot holds a real
             token. ``None`` in the faithful mode (every slot counts, PAD and
-            global included, spec §3 quirks); a tensor with
-            ``exclude_padding=True`` (spec §13 #4), where slots that fall on
+            global included, as in the official code, cfine.md §3); a tensor
+            with ``exclude_padding=True``, where slots that fall on
             the global token or on padding are False and must be masked by
             the consumers (MGF self-attention, CFR softmax, FCD).
         k (int): Group size K.
@@ -123,7 +125,8 @@ def select_tokens(tokens: torch.Tensor,
                   num_groups: int = 2,
                   exclude_padding: bool = False,
                   global_index: Optional[torch.Tensor] = None) -> TokenGroups:
-    """Select the G*K most attended tokens per sample, in rank order (§3).
+    """Select the G*K most attended tokens per sample, in rank order
+    (cfine.md §3).
 
     Faithful mode (default): the score of the global token is set to 0 and
     every position is ranked by a stable descending sort, so ties (PAD
@@ -132,7 +135,8 @@ def select_tokens(tokens: torch.Tensor,
     G*K + 1 tokens, PAD positions and the global token itself therefore enter
     the groups, as in the official code.
 
-    ``exclude_padding=True`` (spec §13 #4): the global and PAD positions get
+    ``exclude_padding=True`` (the alternative of cfine.md §3): the global and
+    PAD positions get
     a score of -inf instead; they sort last and the slots they land in are
     flagged invalid in :attr:`TokenGroups.valid`.
 
@@ -195,12 +199,13 @@ def select_tokens(tokens: torch.Tensor,
 
 @MODELS.register_module()
 class TokenSelector(nn.Module):
-    """Module form of :func:`select_tokens` with a fixed ratio (spec §3).
+    """Module form of :func:`select_tokens` with a fixed ratio
+    (cfine.md §3).
 
     Args:
         ratio (float): K = floor(ratio * N). CFine: 0.1 image, 0.2 text.
         num_groups (int): Number of groups G. Defaults to 2.
-        exclude_padding (bool): Spec §13 #4 alternative; see
+        exclude_padding (bool): Alternative of cfine.md §3; see
             :func:`select_tokens`. Defaults to False (faithful).
 
     Call ``selector(tokens, scores, mask=None, global_index=None)`` with
