@@ -15,33 +15,9 @@
 # "detail pixels"), i.e. 0.2-0.7 of a 16 x 16 patch but 0.75-2.7 patches of
 # 8 x 8: fine-grained methods that select patches (CFine) should use patch 8
 # at 128 x 64 (16 x 8 = 128 patches) rather than patch 16 (8 x 4 = 32).
-_base_ = ['./cuhk_pedes.py']
+# Same loaders and pipelines as v1 (128 x 64); only the folder differs.
+_base_ = ['./synth_pedes.py']
 data_root = 'data/synth-pedes-v2'
-img_size = (128, 64)  # (H, W)
-
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(img_size[1], img_size[0]),
-         interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(img_size[1], img_size[0]),
-         interpolation='bicubic'),
-]
-train_dataloader = dict(
-    batch_size=64,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=128,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = dict(
-    batch_size=128,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(data_root=data_root))
+val_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = dict(dataset=dict(data_root=data_root))
