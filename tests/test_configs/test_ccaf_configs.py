@@ -146,6 +146,37 @@ def test_missing_data_and_weights_fail_fast(name, tmp_path):
         assert f'{tmp_path}/missing-init.pth' in err
 
 
+def test_synthcc_v2_study_rows_share_everything_but_the_modules():
+    rows = [c for c in CONFIGS if 'synthcc-v2' in c]
+    assert len(rows) == 4
+    cfgs = [Config.fromfile(c) for c in rows]
+    for key in ('max_epochs', 'stage1_epochs'):
+        assert len({c.train_cfg[key] for c in cfgs}) == 1
+    assert {c.train_cfg.stage1_epochs for c in cfgs} == {20}
+    assert {c.train_cfg.max_epochs for c in cfgs} == {28}
+    # the official batch P x K = 16 x 4 and the stand-in CLIP for all
+    assert {c.train_dataloader.batch_size for c in cfgs} == {64}
+    assert {c.train_dataloader.sampler.batch_size for c in cfgs} == {64}
+    assert {c.model.image_encoder.pretrained for c in cfgs} == {
+        'checkpoints/synth-clip/clip-tiny-p8-synth.pth'}
+    assert {c.model.image_encoder.arch for c in cfgs} == {'clip-tiny-p8'}
+    assert {c.model.text_encoder.arch for c in cfgs} == {'clip-tiny-p8'}
+    assert {c.train_dataloader.dataset.data_root for c in cfgs} == {
+        'data/synth-cc-v2/LTCC_ReID'}
+    for cfg in cfgs:
+        ow = cfg.optim_wrapper
+        # official rates: stage-1 prompts unscaled; the tower and the
+        # examiner both x10, keeping the official examiner/tower ratio
+        assert ow.prompt.optimizer.lr == 3.5e-4
+        assert ow.encoder.optimizer.lr == pytest.approx(5e-5)
+        assert ow.encoder.optimizer.type == 'Adam'
+        assert ow.encoder.paramwise_cfg.custom_keys['bias'].lr_mult == 2.0
+        if ow.get('clothes_prompt'):
+            assert ow.clothes_prompt.optimizer.lr / ow.encoder.optimizer.lr \
+                == pytest.approx(3.5e-4 / 5e-6)
+        assert 'clip_grad' not in ow.encoder
+
+
 def test_tiny_configs_share_budget_and_init():
     tiny = [c for c in CONFIGS if 'synthcc-tiny' in c]
     assert len(tiny) == 4

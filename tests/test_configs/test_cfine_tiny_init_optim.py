@@ -19,10 +19,14 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFINE = osp.join(ROOT, 'configs/cfine/cfine_clip-tiny_synthpedes-tiny_init.py')
 BASELINE = osp.join(ROOT,
                     'configs/baselines/clip-baseline_synthpedes-tiny_init.py')
-# the four CFine rows (full + 3 ablations) and the baseline
+CFINE_V2 = osp.join(ROOT, 'configs/cfine/cfine_clip-tiny-p8_synthpedes-v2.py')
+BASELINE_V2 = osp.join(
+    ROOT, 'configs/baselines/clip-baseline_clip-tiny-p8_synthpedes-v2.py')
+# Study 2 and Study 3 (SynthPedes v2, same recipe): the four CFine rows
+# (full + 3 ablations) and the baseline of each
 CONFIGS = sorted(glob.glob(CFINE.replace('_init.py', '_init*.py'))) + [
     BASELINE
-]
+] + sorted(glob.glob(CFINE_V2.replace('.py', '*.py'))) + [BASELINE_V2]
 ENCODERS = ('image_encoder.', 'text_encoder.')
 LR_NEW = 1e-4  # the official rate of the new parameters
 WARMUP = 25
@@ -46,8 +50,31 @@ def _build(path):
     return cfg, model, wrapper, groups
 
 
-def test_the_five_rows_are_found():
-    assert len(CONFIGS) == 5
+def test_the_five_rows_of_each_study_are_found():
+    assert len(CONFIGS) == 10
+
+
+def test_study3_rows_differ_from_study2_only_in_data_arch_and_init():
+    for old, new in zip(CONFIGS[:5], CONFIGS[5:]):
+        a, b = Config.fromfile(old), Config.fromfile(new)
+        assert a.optim_wrapper == b.optim_wrapper
+        assert a.param_scheduler == b.param_scheduler
+        assert a.train_cfg == b.train_cfg
+        assert a.train_dataloader.batch_size == b.train_dataloader.batch_size
+        assert b.train_dataloader.dataset.data_root == 'data/synth-pedes-v2'
+        assert b.test_dataloader.dataset.data_root == 'data/synth-pedes-v2'
+        for tower in ('image_encoder', 'text_encoder'):
+            assert b.model[tower].arch == 'clip-tiny-p8'
+            assert b.model[tower].pretrained == \
+                'checkpoints/synth-clip/clip-tiny-p8-synth.pth'
+            am, bm = dict(a.model[tower]), dict(b.model[tower])
+            for key in ('arch', 'pretrained'):
+                am.pop(key), bm.pop(key)
+            assert am == bm
+        ma, mb = dict(a.model), dict(b.model)
+        for key in ('image_encoder', 'text_encoder'):
+            ma.pop(key), mb.pop(key)
+        assert ma == mb
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)

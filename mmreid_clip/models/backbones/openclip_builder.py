@@ -59,6 +59,19 @@ TINY_ARCHS: Dict[str, dict] = {
         text_cfg=dict(
             context_length=77, vocab_size=49408, width=128, heads=2,
             layers=4)),
+    # clip-tiny with 8-pixel patches: the synthetic v2 benchmarks' 128x64
+    # images then have 16x8 tokens, so their identity cues (head, hair,
+    # shoes, local details) span whole patches. The stand-in pretrained
+    # CLIP (tools/misc/build_synth_clip.py) is this architecture.
+    'clip-tiny-p8':
+    dict(
+        embed_dim=256,
+        vision_cfg=dict(
+            image_size=(128, 64), layers=4, width=192, head_width=64,
+            patch_size=8),
+        text_cfg=dict(
+            context_length=77, vocab_size=49408, width=128, heads=2,
+            layers=4)),
     # ~1.7M parameters, for unit tests: builds and runs in milliseconds.
     # The three widths differ so a projection applied to the wrong tensor
     # fails loudly instead of silently broadcasting.
