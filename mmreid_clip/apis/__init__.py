@@ -5,9 +5,8 @@ Importing this package installs the checkpoint-loading patches of
 :mod:`mmreid_clip.compat` (safe loading of mmengine checkpoints).
 """
 from mmreid_clip.compat import apply_patches
-from .inference import (IMAGE_EXTENSIONS, encode_images, encode_texts,
-                        init_model, list_images, load_model_weights,
-                        model_fingerprint)
+from .inference import (encode_images, encode_texts, init_model, list_images,
+                        load_model_weights, model_fingerprint)
 from .search_index import (INDEX_KINDS, ExactIndex, FaissIndex, FeatureIndex,
                            build_index, chunked_topk, load_index, stable_topk)
 from .searchers import (GallerySearcher, PersonReIdentifier, SearchResult,
@@ -17,7 +16,7 @@ from .searchers import (GallerySearcher, PersonReIdentifier, SearchResult,
 apply_patches()
 
 __all__ = [
-    'IMAGE_EXTENSIONS', 'INDEX_KINDS', 'ExactIndex', 'FaissIndex',
+    'INDEX_KINDS', 'ExactIndex', 'FaissIndex',
     'FeatureIndex', 'GallerySearcher', 'PersonReIdentifier', 'SearchResult',
     'StaleGalleryError', 'StaleIndexError', 'TextPersonSearcher',
     'build_index', 'chunked_topk',

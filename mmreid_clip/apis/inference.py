@@ -35,19 +35,18 @@ from PIL import Image
 
 from mmreid_clip.compat import apply_patches
 from mmreid_clip.datasets.transforms import PackReIDInputs
+from mmreid_clip.datasets.utils import IMG_EXTENSIONS, is_image_file
 from mmreid_clip.engine.progress import progress
 from mmreid_clip.registry import MODELS, TRANSFORMS
 from mmreid_clip.utils.pretrained import drop_missing_pretrained
 from mmreid_clip.utils.setup_env import missing_files, register_all_modules
 
 __all__ = [
-    'IMAGE_EXTENSIONS', 'ImageInput', 'init_model', 'load_model_weights',
+    'ImageInput', 'init_model', 'load_model_weights',
     'encode_images', 'encode_texts', 'model_fingerprint', 'eval_dataset_cfg',
     'list_images'
 ]
 
-#: File endings :func:`list_images` picks up (case-insensitive).
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 #: A path, a PIL image, or an ``H x W x 3`` uint8 array (see
 #: :func:`encode_images` for the channel order).
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
@@ -609,7 +608,7 @@ def model_fingerprint(model: nn.Module) -> Dict[str, str]:
 
 def list_images(folder: str,
                 recursive: bool = True,
-                extensions: Sequence[str] = IMAGE_EXTENSIONS) -> List[str]:
+                extensions: Sequence[str] = IMG_EXTENSIONS) -> List[str]:
     """Image files under ``folder``, as sorted paths relative to it.
 
     Args:
@@ -626,14 +625,15 @@ def list_images(folder: str,
     if not osp.isdir(folder):
         raise NotADirectoryError(f'image folder {folder!r} does not exist '
                                  'or is not a folder')
-    exts = tuple(e.lower() for e in extensions)
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
         if not recursive:
             dirnames[:] = []
         for name in filenames:
-            if name.lower().endswith(exts) and not name.startswith('.'):
+            # hidden files are left out too: macOS writes ``._x.jpg``
+            # resource forks next to every image copied from it
+            if is_image_file(name, extensions) and not name.startswith('.'):
                 rel = osp.relpath(osp.join(dirpath, name), folder)
                 found.append(rel.replace(os.sep, '/'))
     return sorted(found)

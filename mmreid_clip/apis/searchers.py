@@ -26,9 +26,9 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from .inference import (IMAGE_EXTENSIONS, ImageInput, encode_images,
-                        encode_texts, init_model, list_images,
-                        model_fingerprint)
+from mmreid_clip.datasets.utils import IMG_EXTENSIONS
+from .inference import (ImageInput, encode_images, encode_texts, init_model,
+                        list_images, model_fingerprint)
 from .search_index import (INDEX_KINDS, FeatureIndex, build_index,
                            import_faiss, load_index)
 
@@ -176,7 +176,7 @@ class GallerySearcher:
         self.folder_state: Dict[str, list] = {}
         #: How the folder was listed (``recursive``, ``extensions``).
         self.listing: Dict[str, object] = dict(
-            recursive=True, extensions=list(IMAGE_EXTENSIONS))
+            recursive=True, extensions=list(IMG_EXTENSIONS))
 
     @classmethod
     def from_config(cls,
@@ -210,7 +210,7 @@ class GallerySearcher:
     def index_folder(self,
                      folder: str,
                      recursive: bool = True,
-                     extensions: Sequence[str] = IMAGE_EXTENSIONS) -> int:
+                     extensions: Sequence[str] = IMG_EXTENSIONS) -> int:
         """Encode every image under ``folder`` into a new index.
 
         An image that cannot be read (empty, corrupt, a broken link, over
@@ -391,7 +391,7 @@ class GallerySearcher:
             now = folder_state(
                 root,
                 list_images(root, bool(listing.get('recursive', True)),
-                            listing.get('extensions') or IMAGE_EXTENSIONS)
+                            listing.get('extensions') or IMG_EXTENSIONS)
                 if osp.isdir(root) else [])
             diff = _folder_changes(state, now)
             if diff:

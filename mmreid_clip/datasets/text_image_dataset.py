@@ -16,11 +16,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
-from mmengine.dataset import BaseDataset, Compose
+from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from mmreid_clip.registry import DATASETS, TRANSFORMS
 from .pid_access import PidAccessMixin
+from .utils import compose_pipeline, log_skipped
 
 __all__ = [
     'AnnotationError', 'BadImageError', 'BAD_SAMPLE_ACTIONS',
@@ -76,25 +77,6 @@ def image_file_problem(path: str) -> Optional[str]:
         return ('the file cannot be decoded as an image (corrupt or '
                 f'truncated, {len(data)} bytes)')
     return None
-
-
-def _compose(transforms: Optional[Sequence[Union[dict, Callable]]]) -> Compose:
-    """Build a pipeline through our registry, in our scope.
-
-    Our registry rather than mmengine's Compose lookup, so our transforms
-    and mmcv/mmpretrain's resolve even when the caller has not set
-    ``default_scope='mmreid_clip'`` (a dataset built outside a Runner); and
-    in our scope, because mmcv's wrappers (``TransformBroadcaster``,
-    ``RandomApply``, ...) build their inner transforms through the default
-    scope, where ours (``RandomErasing``) would not be found.
-    """
-    from mmengine.registry import DefaultScope
-    with DefaultScope.overwrite_default_scope('mmreid_clip'):
-        built = [
-            TRANSFORMS.build(t) if isinstance(t, dict) else t
-            for t in (transforms or [])
-        ]
-    return Compose(built)
 
 
 @DATASETS.register_module()
@@ -237,7 +219,7 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
         self.num_bad_images = 0
         # image_id -> index of the annotation entry that introduced it
         self._image_entries: List[int] = []
-        self.text_pipeline = _compose(text_pipeline)
+        self.text_pipeline = compose_pipeline(text_pipeline)
         self.pack = TRANSFORMS.build(pack) if isinstance(pack, dict) else pack
         self._pids: Optional[np.ndarray] = None
         super().__init__(
@@ -247,12 +229,12 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
             data_prefix=dict(img_path=img_prefix),
             indices=indices,
             serialize_data=serialize_data,
-            # built below through our registry (see _compose)
+            # built below through our registry (see compose_pipeline)
             pipeline=[],
             test_mode=split != 'train',
             lazy_init=True,
             max_refetch=max_refetch)
-        self.pipeline = _compose(pipeline)
+        self.pipeline = compose_pipeline(pipeline)
         if not lazy_init:
             self.full_init()
 
@@ -401,19 +383,6 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
             raise AnnotationError(message)
         self.skipped.append(message)
 
-    def _log_skips(self) -> None:
-        if not self.skipped:
-            return
-        shown = '\n  '.join(self.skipped[:self.NUM_SKIPS_LOGGED])
-        more = len(self.skipped) - self.NUM_SKIPS_LOGGED
-        tail = f'\n  ... and {more} more' if more > 0 else ''
-        print_log(
-            f'{self.DATASET_NAME} {self.split}: on_bad_sample=\'skip\' '
-            f'skipped {len(self.skipped)} bad samples of {self.ann_file}:\n'
-            f'  {shown}{tail}',
-            logger='current',
-            level=logging.WARNING)
-
     # ------------------------------------------------------------------
     # items
 
@@ -523,7 +492,8 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
                 f'{respelled[0][1]!r}); they count as that image',
                 logger='current',
                 level=logging.WARNING)
-        self._log_skips()
+        log_skipped(f'{self.DATASET_NAME} {self.split} ({self.ann_file})',
+                    self.skipped, self.NUM_SKIPS_LOGGED)
         self._image_entries = [r['index'] for r in image_rows]
 
         raw_ids = sorted({r['pid'] for r in image_rows})

@@ -274,18 +274,6 @@ def infer_image_size(model: nn.Module) -> Tuple[int, int]:
         'pass img_size=(H, W) (--img-size H W)')
 
 
-def _vocab_size(encoder: nn.Module) -> int:
-    size = getattr(encoder, 'vocab_size', None)
-    if isinstance(size, int):
-        return size
-    for module in encoder.modules():  # the token embedding comes first
-        if isinstance(module, nn.Embedding):
-            return module.num_embeddings
-    raise ValueError(f'cannot find the vocabulary size of '
-                     f'{type(encoder).__name__} (no vocab_size, no '
-                     'nn.Embedding)')
-
-
 def _tokenizer_cfg(cfg: Optional[Config]) -> Optional[dict]:
     """The ``TokenizeCaption`` tokenizer of the config's eval pipeline."""
     if cfg is None:
@@ -321,7 +309,10 @@ def infer_text_spec(model: nn.Module,
     encoder = getattr(model, 'text_encoder', None)
     if encoder is None:
         raise ValueError(f'{type(model).__name__} has no text_encoder')
-    vocab = _vocab_size(encoder)
+    # imported here, as the module's other mmreid_clip imports: the model
+    # package (mmpretrain) is not needed to load an exported graph
+    from mmreid_clip.models.utils.vocab import text_vocab_size
+    vocab = text_vocab_size(encoder)
     tok_cfg = _tokenizer_cfg(cfg)
     length = context_length or (tok_cfg
                                 or {}).get('context_length') or (getattr(

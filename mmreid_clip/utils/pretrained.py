@@ -26,12 +26,14 @@ The tokenizer's ``vocab.txt`` is not a weight file: text queries still need
 it.
 """
 import json
+import os
 import os.path as osp
 import re
 from typing import Any, Dict, List
 
 __all__ = [
-    'bert_config_from_state_dict', 'drop_missing_pretrained',
+    'WEIGHT_SUFFIXES', 'bert_config_from_state_dict',
+    'drop_missing_pretrained', 'looks_like_path', 'missing_weights_path',
     'pretrained_towers', 'set_clip_weights', 'without_weights'
 ]
 
@@ -40,16 +42,40 @@ __all__ = [
 _OPENAI_ARCHIVE = re.compile(
     r'^(RN\d+(x\d+)?|ViT-[BLH]-\d+(@\d+px)?)\.pt$', re.IGNORECASE)
 _BERT = 'BertTextEncoder'
-_WEIGHT_SUFFIXES = ('.pt', '.pth', '.bin', '.safetensors', '.ckpt')
+#: Endings of files named where weights are expected: weight archives, and
+#: ``.json`` for the config of a Hugging Face folder given as a file.
+WEIGHT_SUFFIXES = ('.pt', '.pth', '.bin', '.safetensors', '.ckpt', '.json')
 
 
-def _looks_like_path(value: str) -> bool:
-    return ('/' in value or value.startswith('~')
-            or value.lower().endswith(_WEIGHT_SUFFIXES))
+def looks_like_path(value: str) -> bool:
+    """Whether a ``pretrained`` value names a file rather than a tag.
+
+    open_clip tags (``'openai'``, ``'laion2b_s34b_b88k'``) and hub names
+    (``'bert-base-uncased'``) have no separator and no weight-file ending;
+    anything with a ``/`` (or the platform's separator), a leading ``~`` or
+    a :data:`WEIGHT_SUFFIXES` ending (any case) is a path.
+
+    Args:
+        value (str): The value.
+
+    Returns:
+        bool: True for a path.
+    """
+    return (os.sep in value or '/' in value or value.startswith('~')
+            or value.lower().endswith(WEIGHT_SUFFIXES))
 
 
-def _missing(value: Any) -> bool:
-    return (isinstance(value, str) and _looks_like_path(value)
+def missing_weights_path(value: Any) -> bool:
+    """Whether ``value`` is a path (:func:`looks_like_path`) that does not
+    exist (``~`` expanded).
+
+    Args:
+        value (Any): A ``pretrained`` value; non-strings are not paths.
+
+    Returns:
+        bool: True for a missing file or folder.
+    """
+    return (isinstance(value, str) and looks_like_path(value)
             and not osp.exists(osp.expanduser(value)))
 
 
@@ -143,7 +169,7 @@ def drop_missing_pretrained(model_cfg: dict,
     def visit(node: Any, path: str) -> None:
         if isinstance(node, dict):
             value = node.get('pretrained')
-            drop = (_missing(value) if only_missing else
+            drop = (missing_weights_path(value) if only_missing else
                     isinstance(value, str) and bool(value))
             if drop:
                 where = f'model.{path}' if path else 'model'

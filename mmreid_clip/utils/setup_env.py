@@ -11,6 +11,7 @@ from mmengine.registry import init_default_scope
 from mmreid_clip.compat import (TRUST_ENV, apply_patches, cpu_ddp_wrapper_cfg,
                                 init_cpu_distributed)
 from .config_check import check_config_keys
+from .pretrained import missing_weights_path
 
 
 #: What :func:`choose_torch_threads` decided, for the run's log.
@@ -145,11 +146,6 @@ def apply_amp(optim_wrapper: dict, dtype: Optional[str] = None) -> dict:
     return optim_wrapper
 
 
-def _looks_like_path(value: str) -> bool:
-    return (os.sep in value or value.endswith(
-        ('.pt', '.pth', '.bin', '.safetensors', '.json')))
-
-
 _ALL_LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
@@ -200,8 +196,7 @@ def missing_files(cfg: Config,
                                 'not exist')
     for path, node in _paths(cfg.get('model', {}), 'model'):
         weights = node.get('pretrained')
-        if (isinstance(weights, str) and _looks_like_path(weights)
-                and not osp.exists(weights)):
+        if missing_weights_path(weights):
             problems.append(f'{path}.pretrained: pretrained weights '
                             f'{weights!r} '
                             f'({node.get("type", "?")}) do not exist')

@@ -1,5 +1,5 @@
 import pytest
-from tiny_search_setup import make_tiny_setup
+from helpers.tiny_search_setup import make_tiny_setup
 
 
 @pytest.fixture(scope='session')

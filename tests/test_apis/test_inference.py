@@ -6,7 +6,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from PIL import Image
 
@@ -65,8 +64,7 @@ def test_init_model_refuses_bad_checkpoints(tiny, tmp_path):
 def _test_split_features(model):
     """img_feat / text_feat as tools/test.py computes them."""
     loader_cfg = copy.deepcopy(model.cfg.test_dataloader)
-    with DefaultScope.overwrite_default_scope('mmreid_clip'):
-        loader = Runner.build_dataloader(loader_cfg, seed=0)
+    loader = Runner.build_dataloader(loader_cfg, seed=0)
     images, texts = {}, {}
     with torch.no_grad():
         for batch in loader:

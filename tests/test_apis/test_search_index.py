@@ -1,6 +1,5 @@
 """Exact chunked top-k and the faiss indices against a full stable sort."""
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -13,8 +12,7 @@ from mmreid_clip.apis.search_index import (ExactIndex, build_index,
                                            search_chunk_size, stable_topk)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 
 def _reference(scores, k):

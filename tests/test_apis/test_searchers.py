@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.model import BaseModel
-from tiny_search_setup import write_config
+from helpers.tiny_search_setup import write_config
 
 from mmreid_clip.apis import (PersonReIdentifier, StaleIndexError,
                               TextPersonSearcher, encode_images, encode_texts,

@@ -1,6 +1,5 @@
 """The tiny BERT CFine config runs a training step on real SynthPedes files."""
 import os.path as osp
-import sys
 
 import torch
 from mmengine.config import Config
@@ -11,8 +10,7 @@ from mmreid_clip.registry import DATASETS, MODELS
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT,
                'configs/cfine/cfine_clip-tiny-bert-tiny_synthpedes-tiny.py')
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 
 def test_bert_tiny_cfine_trains_one_step(tmp_path):

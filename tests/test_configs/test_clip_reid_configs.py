@@ -5,7 +5,6 @@ run together through the standard protocol."""
 import copy
 import glob
 import os.path as osp
-import sys
 
 import pytest
 import torch
@@ -19,8 +18,7 @@ from mmreid_clip.utils import register_all_modules
 
 register_all_modules()
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests', 'test_datasets'))
-from std_reid_fixtures import write_dataset  # noqa: E402
+from helpers.std_reid_fixtures import write_dataset  # noqa: E402
 
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/clip_reid/*.py')))
 # config dataset token -> (dataset type, ReIDMetric preset, train ids,

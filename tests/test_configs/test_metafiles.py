@@ -2,7 +2,6 @@
 import glob
 import os.path as osp
 import re
-import sys
 
 import pytest
 import yaml
@@ -10,8 +9,7 @@ from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METAFILES = sorted(glob.glob(osp.join(ROOT, 'configs/*/metafile.yml')))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 
 @pytest.mark.parametrize('path', METAFILES)

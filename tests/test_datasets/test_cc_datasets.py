@@ -179,20 +179,7 @@ def test_ltcc_missing_folders(ltcc, tmp_path):
         LTCC(data_root=str(tmp_path / 'nowhere'), split='train')
 
 
-@pytest.fixture
-def log_records():
-    """Messages that mmengine's current logger emits during the test."""
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
-
-
-def test_ltcc_unparseable_name(ltcc, log_records):
+def test_ltcc_unparseable_name(ltcc, mm_records):
     bad = osp.join(ltcc, 'train', 'img_0001.png')
     _image(bad)
     with pytest.raises(AnnotationError) as e:
@@ -211,7 +198,7 @@ def test_ltcc_unparseable_name(ltcc, log_records):
     assert len(ds) == 4
     assert ds.metainfo['num_skipped'] == {'unparseable file names': 2}
     warnings = [
-        r.getMessage() for r in log_records if r.levelno == logging.WARNING
+        r.getMessage() for r in mm_records if r.levelno == logging.WARNING
     ]
     assert len(warnings) == 1
     assert 'skipped 2 bad samples' in warnings[0]

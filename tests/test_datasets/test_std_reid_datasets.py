@@ -9,8 +9,9 @@ import re
 
 import numpy as np
 import pytest
-from std_reid_fixtures import (DUKE_FILES, MARKET_COUNTS, MSMT_LISTS,
-                               write_image, write_market_layout, write_msmt17)
+from helpers.std_reid_fixtures import (DUKE_FILES, MARKET_COUNTS,
+                                       MSMT_LISTS, write_image,
+                                       write_market_layout, write_msmt17)
 
 from mmreid_clip.datasets import (MSMT17, AnnotationError, CountMismatchError,
                                   DukeMTMCReID, Market1501, OccludedDuke)
@@ -27,19 +28,6 @@ def _rows(ds, *keys):
 
 def _names(ds):
     return [osp.basename(it['img_path']) for it in _items(ds)]
-
-
-@pytest.fixture
-def log_records():
-    """Messages that mmengine's current logger emits during the test."""
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
 
 
 @pytest.fixture
@@ -84,7 +72,7 @@ def test_market_train_relabels_and_uses_0_based_cameras(market):
     np.testing.assert_array_equal(ds.get_pids(), [0, 0, 1, 2])
 
 
-def test_market_test_drops_junk_keeps_distractors(market, log_records):
+def test_market_test_drops_junk_keeps_distractors(market, mm_records):
     ds = Market1501(data_root=market, split='test')
     # queries first, then the gallery in name order; no -1 image anywhere
     assert _names(ds) == [
@@ -113,7 +101,7 @@ def test_market_test_drops_junk_keeps_distractors(market, log_records):
     assert ds.test_mode
     # the junk images are left out on purpose, but never silently
     infos = [
-        r.getMessage() for r in log_records
+        r.getMessage() for r in mm_records
         if 'junk images' in r.getMessage()
     ]
     assert len(infos) == 1
@@ -136,7 +124,7 @@ def test_market_items_go_through_a_pipeline(market):
 
 
 def test_market_unparseable_name_is_an_error_or_a_counted_skip(
-        market, log_records):
+        market, mm_records):
     # a Duke-style name in a Market folder
     bad = osp.join(market, 'bounding_box_train', '0002_c1_f0046182.jpg')
     write_image(bad)
@@ -149,7 +137,7 @@ def test_market_unparseable_name_is_an_error_or_a_counted_skip(
     assert len(ds) == 4
     assert ds.metainfo['num_skipped'] == {'unparseable file names': 1}
     warnings = [
-        r.getMessage() for r in log_records if r.levelno == logging.WARNING
+        r.getMessage() for r in mm_records if r.levelno == logging.WARNING
     ]
     assert len(warnings) == 1 and bad in warnings[0]
 

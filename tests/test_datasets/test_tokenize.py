@@ -5,7 +5,6 @@ from typing import List
 import numpy as np
 import pytest
 import torch
-from mmengine.logging import MMLogger
 
 from mmreid_clip.datasets import (BaseCaptionTokenizer, OpenCLIPTokenizer,
                                   encode_with_specials)
@@ -25,19 +24,6 @@ LONG = ' '.join(['the pedestrian wears a long dark coat'] * 20)
 @pytest.fixture(scope='module')
 def tokenizer():
     return OpenCLIPTokenizer(context_length=77)
-
-
-@pytest.fixture
-def mm_records():
-    """Records logged through the current MMLogger (it does not propagate
-    to the root logger, so caplog cannot see it)."""
-    logger = MMLogger.get_current_instance()
-    records = []
-    handler = logging.Handler(level=logging.DEBUG)
-    handler.emit = records.append
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
 
 
 def test_matches_open_clip_tokenize(tokenizer):

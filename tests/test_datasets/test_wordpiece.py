@@ -6,7 +6,6 @@ right-padded with 0 to 100, truncation keeping ``[SEP]``.
 import json
 import os.path as osp
 import pickle
-import sys
 
 import numpy as np
 import pytest
@@ -20,8 +19,7 @@ from mmreid_clip.datasets.transforms import TokenizeCaption
 from mmreid_clip.registry import TOKENIZER
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 CAPTIONS = [
     'A woman in a red coat, carrying a black bag.',
@@ -251,7 +249,7 @@ def load_cli():
 
 
 def test_cli_on_cuhk_format(tmp_path, capsys):
-    from tipr_fixtures import cuhk_entries
+    from helpers.tipr_fixtures import cuhk_entries
     entries = cuhk_entries()
     root = tmp_path / 'CUHK-PEDES'
     root.mkdir()

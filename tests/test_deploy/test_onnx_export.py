@@ -7,7 +7,6 @@ marked slow and share module-scoped exports.
 import importlib.util
 import json
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -27,8 +26,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASELINE = osp.join(ROOT, 'configs/baselines/clip-baseline_synthpedes-tiny.py')
 CFINE = osp.join(ROOT, 'configs/cfine/cfine_clip-tiny_synthpedes-tiny.py')
 TOL = 1e-4
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 needs_onnx = pytest.mark.skipif(
     not all(

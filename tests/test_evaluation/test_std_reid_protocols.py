@@ -5,18 +5,13 @@ items of the Market1501 loader."""
 import math
 import os.path as osp
 import random
-import sys
 
 import pytest
 import torch
+from helpers.std_reid_fixtures import write_market_layout
 
 from mmreid_clip.datasets import Market1501
 from mmreid_clip.evaluation import ReIDMetric
-
-sys.path.insert(
-    0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                'test_datasets'))
-from std_reid_fixtures import write_market_layout  # noqa: E402
 
 PRESETS = ('market1501', 'msmt17', 'dukemtmc', 'occluded_duke')
 TOPK = (1, 3, 10)

@@ -1,7 +1,6 @@
 """BertTextEncoder: CFine's BERT text tower (docs/methods/cfine.md §2)."""
 import math
 import os
-import time
 
 import pytest
 import torch
@@ -278,25 +277,47 @@ def test_missing_or_incomplete_folder(tmp_path):
 HUB_NAME = 'mmreid-clip-tests/bert-base-uncased'
 
 
-def test_offline_hub_name_fails_fast(monkeypatch):
+@pytest.fixture
+def bert_loads(monkeypatch):
+    """The keyword arguments of every ``BertModel.from_pretrained`` call."""
+    calls = []
+    original = transformers.BertModel.from_pretrained
+
+    def spy(cls, *args, **kwargs):
+        calls.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.BertModel, 'from_pretrained',
+                        classmethod(spy))
+    return calls
+
+
+def test_offline_hub_name_fails_fast(monkeypatch, refused_network,
+                                     bert_loads):
+    """Offline, a hub name is looked up in the local cache only: no
+    connection, no name lookup, no download attempt (what made it slow)."""
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
     for name in (HUB_NAME, 'bert-base-uncased'):
-        start = time.perf_counter()
         with pytest.raises(FileNotFoundError) as err:
             build(pretrained=name)
-        assert time.perf_counter() - start < 10
         message = str(err.value)
         assert 'HF_HUB_OFFLINE' in message and repr(name) in message
         assert "pretrained='checkpoints/bert-base-uncased'" in message
         assert 'config.json' in message and 'vocab.txt' in message
+    assert refused_network == []
+    assert bert_loads and all(k.get('local_files_only') for k in bert_loads)
 
 
-def test_unreachable_hub_fails_fast(monkeypatch):
+def test_unreachable_hub_fails_fast(monkeypatch, refused_network,
+                                    bert_loads):
+    """Online but unreachable: one TCP probe of the endpoint, bounded by
+    the probe timeout, and no download once it fails."""
+    from mmreid_clip.models.backbones.openclip_builder import \
+        _PROBE_TIMEOUT_S
     monkeypatch.setenv('HF_HUB_OFFLINE', '0')
     monkeypatch.delenv('TRANSFORMERS_OFFLINE', raising=False)
-    # nothing listens on the discard port: the probe fails at once
     monkeypatch.setenv('HF_ENDPOINT', 'http://127.0.0.1:9')
-    start = time.perf_counter()
     with pytest.raises(FileNotFoundError, match='127.0.0.1.*unreachable'):
         build(pretrained=HUB_NAME)
-    assert time.perf_counter() - start < 10
+    assert refused_network == [(('127.0.0.1', 9), _PROBE_TIMEOUT_S)]
+    assert bert_loads and all(k.get('local_files_only') for k in bert_loads)

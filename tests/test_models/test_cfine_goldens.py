@@ -33,7 +33,6 @@ exactly.
 import copy
 import json
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -46,8 +45,7 @@ from mmreid_clip.models.retrievers.cfine import CFine
 from mmreid_clip.registry import MODELS, TRANSFORMS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 GOLDEN = osp.join(ROOT, 'tests', 'data', 'fidelity', 'cfine_tiny.npz')
 CONFIG = osp.join(ROOT, 'configs', 'cfine', 'cfine_vit-b16-bert_cuhk-pedes.py')

@@ -169,8 +169,29 @@ def _setup_child() -> None:
     apply_patches()
 
 
-def keep_saving(work_dir: str, width: int, resume: bool) -> None:
-    """Train "forever" with big checkpoints every epoch (until killed)."""
+def keep_saving(work_dir: str,
+                width: int,
+                resume: bool,
+                kill_before_replace: Optional[str] = None) -> None:
+    """Train "forever" with big checkpoints every epoch (until killed).
+
+    With ``kill_before_replace`` (a file name such as ``'epoch_3.pth'`` or
+    ``'last_checkpoint'``) the process SIGKILLs itself right before its
+    first ``os.replace`` onto that name: the temporary file is complete and
+    the rename not done, a known point of the writes instead of a random
+    moment.
+    """
+    if kill_before_replace is not None:
+        import os
+        import signal
+        real_replace = os.replace
+
+        def replace(src, dst, *args, **kwargs):
+            if os.path.basename(dst) == kill_before_replace:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real_replace(src, dst, *args, **kwargs)
+
+        os.replace = replace
     _setup_child()
     runner = make_runner(
         work_dir,

@@ -12,7 +12,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from tipr_fixtures import cuhk_entries
+from helpers.tipr_fixtures import cuhk_entries
 
 from mmreid_clip.datasets import CUHKPEDES, RSTPReid, TextImageDataset
 from mmreid_clip.datasets.text_image_dataset import (AnnotationError,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tipr_fixtures import write_jpeg
+from helpers.tipr_fixtures import write_jpeg
 
 from mmreid_clip.datasets import LTCC, TextImageDataset
 from mmreid_clip.datasets.text_image_dataset import (AnnotationError,
@@ -306,7 +306,7 @@ def test_ltcc_training_config_builds_without_a_default_scope(
 def test_list_file_paths_outside_the_dataset_are_refused(tmp_path):
     """MSMT17's (and DeepChange's) list files name image paths; one that
     climbs out of the image folder is named, never read."""
-    from std_reid_fixtures import write_msmt17
+    from helpers.std_reid_fixtures import write_msmt17
 
     from mmreid_clip.datasets import MSMT17
     root = write_msmt17(str(tmp_path / 'MSMT17_V1'))

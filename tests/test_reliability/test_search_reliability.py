@@ -2,21 +2,14 @@
 bad image never stops the indexing (docs/reliability.md, "Search")."""
 import os
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.tiny_search_setup import write_config
 
-_API_TESTS = osp.join(
-    osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_apis')
-if _API_TESTS not in sys.path:
-    sys.path.insert(0, _API_TESTS)
-
-from tiny_search_setup import write_config  # noqa: E402
-
-from mmreid_clip.apis import (PersonReIdentifier, StaleGalleryError,  # noqa
+from mmreid_clip.apis import (PersonReIdentifier, StaleGalleryError,
                               StaleIndexError, init_model)
 
 

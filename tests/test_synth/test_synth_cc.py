@@ -9,7 +9,6 @@ import json
 import os
 import os.path as osp
 import re
-import sys
 import time
 
 import cv2
@@ -20,8 +19,7 @@ from mmreid_clip.datasets import LTCC
 from mmreid_synth import synth_cc as cc
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 SMALL = dict(
     train_ids=3, test_ids=4, frames_per_camera=2, num_cameras=4, seed=0)

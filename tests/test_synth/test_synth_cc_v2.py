@@ -10,7 +10,6 @@ seconds of CPU).
 import json
 import os
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
@@ -22,8 +21,8 @@ from mmreid_synth import synth_cc as cc_v1
 from mmreid_synth import synth_cc_v2 as v2
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.synth_plans import MINI_CC_V2  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 #: Content digest (``dataset_digest``) of the tiny preset at seed 0. It
 #: changes only when the generator's output changes, which must come with a
@@ -31,14 +30,7 @@ from tool_loader import load_tool  # noqa: E402
 TINY_DIGEST = ('980a7b7c223ae2db53fc9dbefa4b45fe'
                'd6de51cc51250da93e080dc7be4fbc54')
 USED_LABELS = {0, 1, 2, 5, 7, 9, 12, 13, 14, 15, 16, 17, 18, 19}
-#: A plan small enough to generate twice in a test.
-MINI = dict(
-    size='tiny',
-    train_ids=2,
-    test_ids=2,
-    train_images_per_id=8,
-    frames_per_camera=1,
-    num_scenes=4)
+MINI = MINI_CC_V2  # a SynthCC v2 plan small enough for a fast test
 
 
 @pytest.fixture(scope='module')

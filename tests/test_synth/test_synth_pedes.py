@@ -9,7 +9,6 @@ import json
 import os
 import os.path as osp
 import re
-import sys
 
 import numpy as np
 import pytest
@@ -23,8 +22,7 @@ from mmreid_synth import captions as vocab
 from mmreid_synth.pedestrian import View
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 TINY = dict(train_ids=6, val_ids=2, test_ids=3, images_per_id=2)
 FIELDS = {'split', 'captions', 'file_path', 'processed_tokens', 'id'}

@@ -9,7 +9,6 @@ without rendering.
 import dataclasses
 import json
 import os.path as osp
-import sys
 from itertools import combinations
 
 import numpy as np
@@ -32,8 +31,7 @@ from mmreid_synth.pedes_v2_people import (DETAIL_SLOTS, GLOBAL_KEYS,
 from mmreid_synth.pedes_v2_render import render_view_v2
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 #: ``content_sha256`` of ``generate_synth_pedes_v2(root, preset='tiny',
 #: seed=0)`` (images, reid_raw.json, synth_attributes.json), recorded from

@@ -2,16 +2,12 @@
 run on the CPU with the clip-tiny configs (``--quick``), and its synthetic
 batches."""
 import json
-import os.path as osp
-import sys
 
 import pytest
 import torch
+from helpers.tool_loader import load_tool
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tools/analysis'))
-
-import bench_cuda  # noqa: E402
+bench_cuda = load_tool('tools/analysis/bench_cuda.py')
 
 pytestmark = pytest.mark.slow
 

@@ -1,21 +1,21 @@
 """tools/analysis/bench_models.py: the quick mode of each section.
 
-The sections run once per module (fixtures) with one torch thread: on a
-loaded 2-core machine two threads make even identical computations differ
-by 2x between calls, and these tests assert ratios. Only ratios measured in
-the same run are asserted, never absolute times.
+The sections run once per module (fixtures) with one torch thread. Timings
+and their ratios are benchmark figures, not test results: a loaded machine
+moves them by 2x between calls. The tests check what the report is made of
+(rows, keys, how ratios and noise are derived) and the properties the
+ratios stand for through the code path taken (which modules run), never a
+measured time.
 """
 import json
 import math
 import os.path as osp
-import sys
 
 import pytest
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +116,9 @@ def test_inference_rows_and_ratios(inference):
     assert sorted(same) == [
         'baseline_tiny/image', 'baseline_tiny/text', 'clipreid_tiny/image'
     ]
-    assert 0 <= result['noise']['clip-tiny'] < 0.25
+    # the noise is derived from the same-path rows, whatever the machine
+    assert result['noise']['clip-tiny'] == max(
+        abs(r['ratio'] - 1) for r in result['rows'] if r.get('same_path'))
     # the "both" row is the sum of the image and the text sides
     rows = {r['name']: r for r in result['rows']}
     both = rows['cfine_tiny/both']
@@ -125,16 +127,46 @@ def test_inference_rows_and_ratios(inference):
         rows['cfine_tiny/text']['method_s'])
 
 
+def _modules_run(model, fn, grad=False):
+    """Names of ``model``'s submodules that ``fn`` calls, in call order
+    (with one torch thread; without autograd unless ``grad``)."""
+    names = []
+    hooks = [
+        module.register_forward_pre_hook(
+            lambda module, args, name=name: names.append(name))
+        for name, module in model.named_modules() if name
+    ]
+    try:
+        with bm.torch_threads(1), torch.set_grad_enabled(grad):
+            fn()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return names
+
+
 def test_ccaf_inference_is_clipreid_inference(inference):
-    result, _ = inference
+    """The properties the ~1.0 image ratios stand for, checked on the code
+    path rather than on the clock."""
+    result, models = inference
     # the same path (the image tower alone): the same features ...
     rows = {r['name']: r for r in result['rows']}
     assert rows['ccaf_tiny_vs_clipreid_tiny/image']['identical_features']
-    # ... at the same cost, up to noise
-    assert 0.8 <= result['ratios']['ccaf_tiny_vs_clipreid_tiny/image'] <= 1.25
-    # and the retrievers add nothing measurable to the bare tower
-    assert 0.8 <= result['ratios']['ccaf_tiny/image'] <= 1.25
-    assert 0.8 <= result['ratios']['baseline_tiny/image'] <= 1.25
+    # ... by the same modules in the same order ...
+    ccaf, clipreid = models['ccaf_tiny'], models['clipreid_tiny']
+    images = torch.randn(2, 3, *ccaf.image_encoder.img_size)
+    ccaf_path = _modules_run(ccaf, lambda: ccaf.extract_img_feat(images))
+    assert ccaf_path == _modules_run(
+        clipreid, lambda: clipreid.extract_img_feat(images))
+    # ... all of them inside the image tower: the retrievers add no module
+    # to the bare tower (CCAF's and CLIP-ReID's, and the CLIP baseline's)
+    assert ccaf_path and all(
+        n.split('.')[0] == 'image_encoder' for n in ccaf_path)
+    baseline = models['baseline_tiny']
+    base_path = _modules_run(
+        baseline, lambda: baseline.extract_feat({'images': images}))
+    assert base_path and all(
+        n.split('.')[0] == 'image_encoder' for n in base_path)
 
 
 def test_inference_never_runs_training_only_modules(inference):
@@ -181,9 +213,29 @@ def test_train_step_ratios(train):
     rows = {r['name']: r for r in train['rows']}
     cfine = rows['cfine_tiny_vs_baseline_tiny/train_step']
     assert cfine['target'] == 1.5
-    # CCAF encodes two views and runs the clothes examiner through the text
-    # tower every step: clearly more work than CLIP-ReID's step
-    assert train['ratios']['ccaf_tiny_vs_clipreid_tiny/train_step'] > 1.2
+    assert cfine['ratio'] == train['ratios'][
+        'cfine_tiny_vs_baseline_tiny/train_step']
+
+
+def test_ccaf_train_step_does_more_than_clipreid():
+    """What the CCAF / CLIP-ReID step ratio (> 1) stands for, counted: one
+    step of CCAF calls every module CLIP-ReID's step calls, as often, and
+    also the clothes examiner through the text tower."""
+    from collections import Counter
+
+    def modules_of_step(name):
+        model, optim, batch, _ = bm._prepare_train(name, True)
+        return Counter(
+            n.split('.')[0] for n in _modules_run(
+                model, lambda: model.train_step(batch, optim),
+                grad=True))
+
+    ccaf = modules_of_step('ccaf_tiny')
+    clipreid = modules_of_step('clipreid_tiny')
+    assert all(ccaf[k] >= v for k, v in clipreid.items()), (ccaf, clipreid)
+    assert ccaf['text_encoder'] > 0 and ccaf['cfm'] > 0
+    assert clipreid['text_encoder'] == 0
+    assert sum(ccaf.values()) > sum(clipreid.values())
 
 
 def test_data_pipeline_ratios(data):

@@ -1,13 +1,11 @@
 """Smoke test of tools/analysis/bench_rank_backends.py (``--quick``)."""
 import json
 import os.path as osp
-import sys
 
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 from mmreid_clip.evaluation.functional.rank_kernel import HAS_NUMBA  # noqa
 

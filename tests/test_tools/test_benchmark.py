@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers.tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(ROOT, 'tools/analysis/benchmark.py')
@@ -78,26 +79,6 @@ def test_ratios_positive(report):
             assert value > 0, key
 
 
-def test_features_deterministic_and_exact():
-    """Same seed, same features; quantised entries make scores exact."""
-    sys.path.insert(0, osp.dirname(SCRIPT))
-    try:
-        import benchmark
-    finally:
-        sys.path.pop(0)
-    a = benchmark.make_features(50, 80, 10)
-    b = benchmark.make_features(50, 80, 10)
-    for key in ('qf', 'gf', 'qp', 'gp'):
-        assert (a[key] == b[key]).all()
-    # every entry is a multiple of 2**-7, so every dot product is exact
-    assert ((a['gf'] * 128).round() == a['gf'] * 128).all()
-    scores = a['qf'] @ a['gf'].t()
-    exact = a['qf'].double() @ a['gf'].double().t()
-    assert (scores.double() == exact).all()
-    # duplicated gallery rows create exact ties
-    assert a['gf'].unique(dim=0).size(0) < a['gf'].size(0)
-
-
 @pytest.fixture(scope='module')
 def reid_report(tmp_path_factory):
     """The JSON report of one quick run of section ``reid`` (~20 s on an
@@ -152,11 +133,7 @@ def test_reid_data_structure():
     """PRCC: query cameras differ from the gallery's, cam-B queries wear
     their gallery outfit and cam-C ones another; LTCC: 12 cameras and
     several outfits per identity; scores are exact."""
-    sys.path.insert(0, osp.dirname(SCRIPT))
-    try:
-        import benchmark
-    finally:
-        sys.path.pop(0)
+    benchmark = load_tool('tools/analysis/benchmark.py')
     for kind, cam in (('prcc_sc', 1), ('prcc_cc', 2)):
         d = benchmark.make_reid_data(kind, 60, 200)
         assert (d['gc'] == 0).all() and (d['qc'] == cam).all()

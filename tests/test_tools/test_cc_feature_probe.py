@@ -2,16 +2,12 @@
 CCAF model, and its nearest-neighbour statistic on hand-made features."""
 import os
 import os.path as osp
-import sys
 
 import pytest
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-sys.path.insert(0, osp.join(ROOT, 'tests', 'test_tools'))
-from test_visualize_reid import setup  # noqa: E402,F401  (fixture)
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 
 def _tool():
@@ -40,8 +36,8 @@ def test_nearest_neighbour_rate_and_chance_by_hand():
     assert out['rate'] == 0.5  # argmax ties go to the first candidate
 
 
-def test_probe_reports_every_number(setup, tmp_path):  # noqa: F811
-    config, ckpt = setup
+def test_probe_reports_every_number(tiny_cc_setup, tmp_path):
+    config, ckpt = tiny_cc_setup
     out = _tool().main([
         config, ckpt, '--max-images', '20', '--json',
         str(tmp_path / 'p.json')
@@ -58,8 +54,8 @@ def test_probe_reports_every_number(setup, tmp_path):  # noqa: F811
     assert osp.isfile(tmp_path / 'p.json')
 
 
-def test_missing_mask_is_named(setup, tmp_path):  # noqa: F811
-    config, ckpt = setup
+def test_missing_mask_is_named(tiny_cc_setup, tmp_path):
+    config, ckpt = tiny_cc_setup
     tool = _tool()
     from mmengine.config import Config
     root = Config.fromfile(config).test_dataloader.dataset.data_root

@@ -1,7 +1,6 @@
 """One data root for every loader (``--data-root``), errors that name the
 keys, and ``browse_dataset.py`` drawing samples after the pipeline."""
 import os.path as osp
-import sys
 
 import pytest
 from mmengine.config import Config
@@ -11,8 +10,7 @@ from mmreid_clip.utils import missing_files
 from mmreid_clip.utils.data_root import apply_data_root_args, set_data_root
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 CCAF_TINY = osp.join(ROOT, 'configs/ccaf/ccaf_clip-tiny_synthcc-tiny.py')
 LTCC = osp.join(ROOT, 'configs/ccaf/ccaf_vit-b16_ltcc.py')

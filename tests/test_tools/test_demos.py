@@ -15,11 +15,9 @@ from mmreid_clip.visualization import (MATCH_COLOR, MISMATCH_COLOR,
                                        QUERY_COLOR, RankedListLayout)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
 # the tiny data/config/checkpoint helpers are shared with tests/test_apis
-sys.path.insert(0, osp.join(ROOT, 'tests', 'test_apis'))
-from tiny_search_setup import make_tiny_setup, pid_of  # noqa: E402
-from tool_loader import load_tool  # noqa: E402
+from helpers.tiny_search_setup import make_tiny_setup, pid_of  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 QUERY = 'A man wearing a blue jacket and blue trousers.'
 

@@ -11,10 +11,8 @@ import pytest
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-sys.path.insert(0, osp.join(ROOT, 'tests', 'test_apis'))
-from tiny_search_setup import save_random_checkpoint, write_config  # noqa
-from tool_loader import load_tool  # noqa: E402
+from helpers.tiny_search_setup import save_random_checkpoint, write_config  # noqa
+from helpers.tool_loader import load_tool  # noqa: E402
 
 MISSING = 'checkpoints/nowhere/clip-micro-init.pth'
 

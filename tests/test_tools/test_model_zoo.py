@@ -3,14 +3,12 @@ import glob
 import os.path as osp
 import re
 import shutil
-import sys
 
 import pytest
 import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 
 def _tool():

@@ -6,7 +6,6 @@ exactly what LoggerHook + LocalVisBackend write, in about a second.
 """
 import json
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -17,8 +16,7 @@ from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 
 def _tool():

@@ -19,7 +19,6 @@ import argparse
 import copy
 import os
 import os.path as osp
-import sys
 
 import pytest
 import torch
@@ -32,22 +31,11 @@ from mmreid_clip.utils.checkpoint_convert import (ConversionError,
                                                   load_official_checkpoint)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 DATA = osp.join(ROOT, 'tests', 'data', 'fidelity', 'converters')
 RTOL = 1e-5
 
-
-@pytest.fixture(autouse=True)
-def mmreid_scope():
-    """Build in this project's scope whatever an earlier test (a Runner)
-    left as the current default scope."""
-    from mmengine.registry import DefaultScope
-    from mmreid_clip.utils import register_all_modules
-    register_all_modules(init_scope=False)
-    with DefaultScope.overwrite_default_scope('mmreid_clip'):
-        yield
 
 clip_reid = load_tool('tools/model_converters/clip_reid_to_mmreid.py')
 irra = load_tool('tools/model_converters/irra_to_mmreid.py')

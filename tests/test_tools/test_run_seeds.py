@@ -11,8 +11,7 @@ import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(ROOT, 'tools/analysis/run_seeds.py')
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 BASELINE = 'configs/baselines/clip-baseline_synthpedes-tiny.py'
 ABLATION = 'configs/cfine/cfine_clip-tiny_synthpedes-tiny_ablation-baseline.py'

@@ -18,8 +18,7 @@ from mmreid_clip.engine import ScheduleBudgetHook
 from mmreid_clip.utils import rescale_epochs, schedule_budget_problems
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-from tool_loader import load_tool  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 TINY = osp.join(ROOT, 'configs/baselines/clip-baseline_synthpedes-tiny.py')
 CCAF_TINY = osp.join(ROOT, 'configs/ccaf/ccaf_clip-tiny_synthcc-tiny.py')

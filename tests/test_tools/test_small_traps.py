@@ -7,17 +7,14 @@ import os.path as osp
 import shutil
 import stat
 import subprocess
-import sys
 
 from mmengine.config import Config
 
 from mmreid_clip.visualization import TextRenderer, fit_middle, score_decimals
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-sys.path.insert(0, osp.join(ROOT, 'tests', 'test_apis'))
-from tiny_search_setup import save_random_checkpoint  # noqa: E402
-from tool_loader import load_tool  # noqa: E402
+from helpers.tiny_search_setup import save_random_checkpoint  # noqa: E402
+from helpers.tool_loader import load_tool  # noqa: E402
 
 PRETRAIN = osp.join(ROOT, 'configs/baselines/clip-pretrain_synthpedes-tiny.py')
 

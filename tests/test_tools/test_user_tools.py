@@ -4,17 +4,14 @@ its preprocessing and refuses random weights."""
 import importlib.util
 import json
 import os.path as osp
-import sys
 
 import pytest
 import torch
 from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-sys.path.insert(0, osp.join(ROOT, 'tests', 'test_apis'))
-from tiny_search_setup import save_random_checkpoint, write_config  # noqa
-from tool_loader import load_tool  # noqa: E402
+from helpers.tiny_search_setup import save_random_checkpoint, write_config  # noqa
+from helpers.tool_loader import load_tool  # noqa: E402
 
 TINY = osp.join(ROOT, 'configs/baselines/clip-baseline_synthpedes-tiny.py')
 CCAF_TINY = osp.join(ROOT, 'configs/ccaf/ccaf_clip-tiny_synthcc-tiny.py')

@@ -3,7 +3,6 @@ LTCC layout, the CCAF tiny config with micro towers and random weights)."""
 import json
 import os.path as osp
 import re
-import sys
 
 import pytest
 from PIL import Image
@@ -12,19 +11,7 @@ from mmreid_clip.visualization import (MATCH_COLOR, MISMATCH_COLOR,
                                        QUERY_COLOR, RankedListLayout)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
-sys.path.insert(0, osp.join(ROOT, 'tests', 'test_apis'))
-from tiny_search_setup import save_random_checkpoint  # noqa: E402
-from tool_loader import load_tool  # noqa: E402
-
-CONFIG = """
-_base_ = [{base!r}]
-model = dict(
-    image_encoder=dict(arch='clip-micro', pretrained=None, img_size=(128, 64)),
-    text_encoder=dict(arch='clip-micro', pretrained=None),
-    head=dict(in_channels=(64, 48)))
-test_dataloader = dict(batch_size=16, dataset=dict(data_root={root!r}))
-"""
+from helpers.tool_loader import load_tool  # noqa: E402
 
 
 def _tool():
@@ -38,30 +25,10 @@ def labels_of(path):
     return tuple(int(v) for v in m.groups())
 
 
-@pytest.fixture(scope='module')
-def setup(tmp_path_factory):
-    from mmreid_synth import generate_synth_cc
-    folder = tmp_path_factory.mktemp('vis_reid')
-    generate_synth_cc(
-        str(folder / 'cc'),
-        seed=1,
-        train_ids=2,
-        test_ids=3,
-        cameras_per_outfit=2,
-        frames_per_camera=2)
-    config = str(folder / 'cfg.py')
-    with open(config, 'w') as f:
-        f.write(
-            CONFIG.format(
-                base=osp.join(ROOT, 'configs/ccaf/ccaf_clip-tiny_synthcc-tiny.py'),
-                root=str(folder / 'cc' / 'LTCC_ReID')))
-    return config, save_random_checkpoint(config, str(folder / 'w.pth'), 0)
-
-
 @pytest.mark.parametrize('setting', ['general', 'cc'])
-def test_reid_ranked_lists_drop_junk_and_outline_matches(setup, tmp_path,
-                                                         setting):
-    config, ckpt = setup
+def test_reid_ranked_lists_drop_junk_and_outline_matches(
+        tiny_cc_setup, tmp_path, setting):
+    config, ckpt = tiny_cc_setup
     out_dir = str(tmp_path / setting)
     run = _tool().main([
         config, ckpt, '--setting', setting, '--queries', '0', '1', '--topk',
@@ -109,8 +76,8 @@ def _caption(entry, setting):
             f'{clothes}, {mode}; AP {100 * entry["ap"]:.1f}%)')
 
 
-def test_unknown_setting_is_named(setup, tmp_path):
-    config, ckpt = setup
+def test_unknown_setting_is_named(tiny_cc_setup, tmp_path):
+    config, ckpt = tiny_cc_setup
     with pytest.raises(ValueError, match=r"'sc' is not a setting.*general"):
         _tool().main([
             config, ckpt, '--setting', 'sc', '--out-dir',

@@ -50,6 +50,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import bench_models as bm  # noqa: E402
+from bench_common import machine_info  # noqa: E402
 
 #: method / baseline config pairs; ``quick`` is the clip-tiny stand-in
 PAIRS: List[Dict[str, str]] = [
@@ -112,6 +113,8 @@ def text_image_batch(cfg, model: nn.Module, batch: int,
                      seed: int = 0) -> dict:
     """A CUHK-PEDES-shaped batch of ``batch`` random image-caption pairs."""
     from mmpretrain.structures import DataSample
+
+    from mmreid_clip.models.utils import text_vocab_size
     gen = torch.Generator().manual_seed(seed)
     num_classes = _find_int(cfg.model.to_dict(), 'num_classes')
     if num_classes is None:
@@ -119,7 +122,7 @@ def text_image_batch(cfg, model: nn.Module, batch: int,
     bert = cfg.model['text_encoder']['type'] == 'BertTextEncoder'
     texts = bm.make_texts(batch,
                           bm._text_context_length(cfg, model.text_encoder),
-                          bm._vocab_size(model.text_encoder), bert, seed)
+                          text_vocab_size(model.text_encoder), bert, seed)
     pids = torch.randint(0, num_classes, (batch, ), generator=gen)
     samples = []
     for i, pid in enumerate(pids.tolist()):
@@ -251,20 +254,6 @@ def time_pair(sides: Dict[str, Dict[str, Any]], device: str, steps: int,
     return out
 
 
-def machine_info(device: str) -> Dict[str, Any]:
-    """``bench_models.machine_info`` (host, torch, threads, date) plus the
-    device and, on CUDA, the GPU, its memory and the CUDA/cuDNN versions."""
-    info = dict(bm.machine_info(), device=device, gpu=None)
-    if device.startswith('cuda'):
-        props = torch.cuda.get_device_properties(device)
-        info.update(
-            gpu=props.name,
-            gpu_memory_gib=round(props.total_memory / 2**30, 1),
-            cuda=torch.version.cuda,
-            cudnn=torch.backends.cudnn.version())
-    return info
-
-
 def run(quick: bool = False,
         device: Optional[str] = None,
         amp: Optional[str] = 'bfloat16',
@@ -336,7 +325,8 @@ def format_report(report: Dict[str, Any]) -> str:
     """A markdown table of :func:`run`'s rows."""
     m = report['machine']
     head = (f'device: {m.get("gpu") or "CPU"} ({m["device"]}), torch '
-            f'{m["torch"]}, CUDA {m.get("cuda")}, autocast {report["amp"]}, '
+            f'{m["torch"]}, CUDA {m.get("cuda_version")}, '
+            f'autocast {report["amp"]}, '
             f'best of {report["rounds"]} rounds x {report["steps"]} steps, '
             f'{m["date"]}')
     lines = [

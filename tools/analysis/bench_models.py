@@ -59,13 +59,11 @@ import argparse
 import atexit
 import contextlib
 import copy
-import datetime
 import gc
 import json
 import math
 import os
 import os.path as osp
-import platform
 import shutil
 import statistics
 import sys
@@ -77,6 +75,13 @@ import torch
 import torch.nn as nn
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# the sibling bench_common imports as a top-level module, also when a test
+# loads this file by path
+_HERE = osp.dirname(osp.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+from bench_common import machine_info  # noqa: E402
 
 #: The configs benchmarked, by short name (paths relative to the repo root).
 CONFIGS: Dict[str, str] = {
@@ -159,31 +164,6 @@ OnModel = Optional[Callable[[str, nn.Module], None]]
 def _ensure_registered() -> None:
     from mmreid_clip.utils import register_all_modules
     register_all_modules(init_scope=True)
-
-
-def machine_info() -> Dict[str, Any]:
-    """CPU, threads, load and library versions of this run."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        load = [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        load = None
-    return dict(
-        cpu=cpu,
-        cores=os.cpu_count(),
-        torch_threads=torch.get_num_threads(),
-        load_avg=load,
-        torch=torch.__version__,
-        python=platform.python_version(),
-        date=datetime.datetime.now().isoformat(timespec='seconds'))
 
 
 _CONFIG_CACHE: Dict[str, Any] = {}
@@ -526,13 +506,6 @@ def _text_context_length(cfg, text_encoder: nn.Module) -> int:
     return int(text_encoder.context_length)
 
 
-def _vocab_size(text_encoder: nn.Module) -> int:
-    size = getattr(text_encoder, 'vocab_size', None)
-    if size is None:
-        size = text_encoder.token_embedding.num_embeddings
-    return int(size)
-
-
 # ---------------------------------------------------------- inference ----
 def _inference_cfine(name: str,
                      cfg,
@@ -545,6 +518,7 @@ def _inference_cfine(name: str,
                      baseline_name: Optional[str] = None,
                      clock: str = 'cpu') -> Tuple[List[dict], Dict[str, int]]:
     """CFine (and optionally the CLIP baseline) vs the bare towers."""
+    from mmreid_clip.models.utils import text_vocab_size
     mcfg = random_weights(cfg.model)
     model = build_model(mcfg).eval()
     if on_model is not None:
@@ -564,7 +538,7 @@ def _inference_cfine(name: str,
     bert = mcfg['text_encoder']['type'] == 'BertTextEncoder'
     images = make_images(batch, tuple(bare_img.img_size))
     texts = make_texts(batch, _text_context_length(cfg, bare_txt),
-                       _vocab_size(bare_txt), bert)
+                       text_vocab_size(bare_txt), bert)
     counters = {
         k: CallCounter(m, TRAINING_ONLY[type(m).__name__])
         for k, m in models.items()

@@ -4,7 +4,7 @@ Usage::
 
     python tools/analysis/bench_rank_backends.py [--quick] [--json out.json]
 
-Feeds the same score matrix (the synthetic features of ``benchmark.py`` at
+Feeds the same score matrix (the synthetic features of ``bench_common.py`` at
 the text-to-image test-set shapes, multiplied once) to
 ``rank_queries(backend='numba')`` and ``rank_queries(backend='torch')``,
 checks that their per-query statistics agree (integer ranks exactly, AP and
@@ -20,6 +20,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_common  # noqa: E402
 import benchmark  # noqa: E402
 
 #: ``--quick``: one small shape.
@@ -45,7 +46,7 @@ def run(shapes: List[tuple], repeats: int) -> List[Dict[str, Any]]:
     benchmark._warm_up()
     rows = []
     for name, nq, ng, nid in shapes:
-        data = benchmark.make_features(nq, ng, nid)
+        data = bench_common.make_features(nq, ng, nid)
         scores = (data['qf'] @ data['gf'].t()).contiguous()
         best, ranks = {}, {}
         for backend in ('numba', 'torch'):
@@ -90,9 +91,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     shapes = QUICK_SHAPES if args.quick else benchmark.FULL_SHAPES
     rows = run(shapes, args.repeats)
     if args.json:
+        report = {'machine': bench_common.machine_info(), 'rows': rows}
         with open(args.json, 'w') as f:
-            json.dump({'machine': benchmark.machine_info(), 'rows': rows}, f,
-                      indent=2)
+            json.dump(report, f, indent=2)
     return 0
 
 

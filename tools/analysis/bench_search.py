@@ -33,10 +33,17 @@ import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 
 from mmreid_clip.apis.search_index import (DEFAULT_SEARCH_BUDGET, build_index,
                                            chunked_topk, search_chunk_size)
+
+# the sibling bench_common imports as a top-level module, also when this
+# file is loaded by path
+_HERE = osp.dirname(osp.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+from bench_common import make_features  # noqa: E402
 
 DIM = 256
 TOPK = 10
@@ -100,7 +107,7 @@ def run_method(method: str, num_gallery: int, num_query: int,
         dict: ``time_s``, ``peak_mb`` and ``digest`` (a hash of the ranked
         lists, to compare methods across processes).
     """
-    queries, gallery = make_features(num_gallery, num_query)
+    queries, gallery = search_features(num_gallery, num_query)
     fn = dict(exact_chunked=chunked_topk, full_sort=_full_sort)[method]
     fn(queries[:2], gallery[:100], TOPK)  # warm up the kernels
     (values, indices), t, peak = measure(lambda: fn(queries, gallery, TOPK),
@@ -138,18 +145,27 @@ def measure_in_subprocess(method: str, num_gallery: int, num_query: int,
     return json.loads(lines[-1][2:])
 
 
-def make_features(num_gallery: int,
-                  num_query: int,
-                  seed: int = SEED) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Clustered unit features: ~10 gallery rows per identity centre."""
-    g = torch.Generator().manual_seed(seed)
-    num_ids = max(1, num_gallery // 10)
-    centres = torch.randn(num_ids, DIM, generator=g)
-    owner = torch.randint(0, num_ids, (num_gallery, ), generator=g)
-    gallery = centres[owner] + 0.8 * torch.randn(num_gallery, DIM, generator=g)
-    q_owner = torch.randint(0, num_ids, (num_query, ), generator=g)
-    queries = centres[q_owner] + 0.8 * torch.randn(num_query, DIM, generator=g)
-    return F.normalize(queries, dim=1), F.normalize(gallery, dim=1)
+def search_features(num_gallery: int,
+                    num_query: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Clustered unit features: ~10 gallery rows per identity centre.
+
+    :func:`bench_common.make_features` without its duplicate rows and
+    rounding (``exact=False``): the recall of an approximate search against
+    the exact top-k is only well defined without score ties.
+
+    Returns:
+        tuple[Tensor, Tensor]: The ``Q x DIM`` queries and ``G x DIM``
+        gallery, L2-normalised.
+    """
+    data = make_features(
+        num_query,
+        num_gallery,
+        max(1, num_gallery // 10),
+        seed=SEED,
+        dim=DIM,
+        noise=0.8,
+        exact=False)
+    return data['qf'], data['gf']
 
 
 def _full_sort(queries: torch.Tensor, gallery: torch.Tensor, k: int):
@@ -183,7 +199,7 @@ def bench_search(quick: bool) -> Dict[str, Any]:
     num_gallery = 10**4 if quick else 10**5
     num_query = 100 if quick else 1000
     repeats = 1 if quick else 3
-    queries, gallery = make_features(num_gallery, num_query)
+    queries, gallery = search_features(num_gallery, num_query)
     chunk = search_chunk_size(num_gallery, DEFAULT_SEARCH_BUDGET)
     report: Dict[str, Any] = dict(
         setup=dict(

@@ -49,12 +49,20 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+# the sibling modules (bench_common, bench_cuda) import as top-level ones,
+# also when a test loads this file by path
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+from bench_common import (FEAT_DIM, available_ram_gb,  # noqa: E402
+                          machine_info, make_features)
 
 if TYPE_CHECKING:  # torch is imported in the workers, after the start-up
     import torch
@@ -85,7 +93,6 @@ TOLERANCE = 1e-4
 #: OOM killer taking the whole benchmark down.
 PEER_MIN_AVAILABLE_GB = 20.0
 PEER_BIG_CELLS = 100_000_000
-FEAT_DIM = 512
 SEED = 0
 
 #: Section ``reid``: (name, queries, gallery, data kind, modes). PRCC is
@@ -113,65 +120,6 @@ LTCC_CAMERAS = 12
 
 
 # ---------------------------------------------------------------- data ----
-def make_features(num_query: int, num_gallery: int, num_ids: int,
-                  seed: int = SEED) -> Dict[str, Any]:
-    """Deterministic synthetic text (query) and image (gallery) features.
-
-    Gallery pids cycle over the identities (so every identity has about
-    ``G / num_ids`` images) and are shuffled; every query takes the pid of
-    a random gallery image, so every query has a positive. A feature is
-    its identity's random centre plus noise, L2-normalised, which gives
-    non-trivial metrics. About 2% of the gallery rows (and of the query
-    rows) are copies of other rows, so exact score ties exist.
-
-    The entries are rounded to multiples of 2**-7: the products of two of
-    them are multiples of 2**-14 below 1 in magnitude, so a 512-term dot
-    product needs at most 23 significant bits and is exact in float32
-    whatever the summation order. The implementations therefore see
-    bit-identical scores even though their matrix products are blocked
-    differently, and their metrics can be compared tightly.
-
-    Args:
-        num_query (int): Q.
-        num_gallery (int): G.
-        num_ids (int): Number of identities.
-        seed (int): Seed of the generator.
-
-    Returns:
-        dict: ``qf`` (Q x 512), ``gf`` (G x 512) float32 features, ``qp``
-        (Q,) and ``gp`` (G,) int64 pids.
-    """
-    import torch
-    gen = torch.Generator().manual_seed(seed)
-    gp = torch.arange(num_gallery) % num_ids
-    gp = gp[torch.randperm(num_gallery, generator=gen)]
-    centres = torch.randn(num_ids, FEAT_DIM, generator=gen)
-
-    def feats(pids: 'torch.Tensor') -> 'torch.Tensor':
-        x = centres[pids] + 3.5 * torch.randn(
-            pids.numel(), FEAT_DIM, generator=gen)
-        x = torch.nn.functional.normalize(x, dim=1)
-        n_dup = max(1, pids.numel() // 50)
-        src = torch.randint(pids.numel(), (n_dup, ), generator=gen)
-        dst = torch.randint(pids.numel(), (n_dup, ), generator=gen)
-        # A repeated target would get one of its sources, which one being
-        # unspecified for a (parallel) index_put: the ours and peer workers
-        # could build different data. Keep the last copy, as a sequential
-        # loop would.
-        last = {d: i for i, d in enumerate(dst.tolist())}
-        keep = torch.tensor(sorted(last.values()), dtype=torch.long)
-        src, dst = src[keep], dst[keep]
-        x[dst] = x[src]
-        pids[dst] = pids[src]  # a copied feature keeps its identity
-        return torch.round(x * 128) / 128
-
-    gf = feats(gp)
-    # drawn after the gallery copies, so every query pid has an image
-    qp = gp[torch.randint(num_gallery, (num_query, ), generator=gen)]
-    qf = feats(qp)
-    return {'qf': qf.contiguous(), 'gf': gf.contiguous(), 'qp': qp, 'gp': gp}
-
-
 def _quantised(x: 'torch.Tensor', gen: 'torch.Generator',
                labels: List['torch.Tensor']) -> 'torch.Tensor':
     """Copy ~2% of the (normalised) rows over others, round to 2**-7.
@@ -725,42 +673,6 @@ def measure_spec(spec: Dict[str, Any], repeats: int) -> Dict[str, Any]:
     }
 
 
-# -------------------------------------------------------------- machine ----
-def available_ram_gb() -> float:
-    """MemAvailable from /proc/meminfo in GB (inf where unknown)."""
-    try:
-        with open('/proc/meminfo') as f:
-            for line in f:
-                if line.startswith('MemAvailable:'):
-                    return int(line.split()[1]) * 1024 / 1e9
-    except OSError:
-        pass
-    return float('inf')
-
-
-def machine_info() -> Dict[str, Any]:
-    """CPU model, core count, torch version and threads, RAM."""
-    import torch
-    cpu = platform.processor() or 'unknown'
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        'cpu': cpu,
-        'cores': os.cpu_count(),
-        'torch': torch.__version__,
-        'torch_threads': torch.get_num_threads(),
-        'cuda': torch.cuda.is_available(),
-        'available_ram_gb': round(available_ram_gb(), 1),
-        'python': platform.python_version(),
-    }
-
-
 # -------------------------------------------------------------- section ----
 def bench_metric(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
     """Section ``metric``: every implementation at every shape.
@@ -1027,7 +939,6 @@ def bench_cuda_section(quick: bool) -> Dict[str, Any]:
     if not torch.cuda.is_available():
         print('section cuda: skipped, no CUDA device visible')
         return dict(skipped='no CUDA device visible')
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import bench_cuda
     print('section cuda (ViT-B/16 training throughput, bf16 autocast):')
     out = bench_cuda.run(quick=quick, device='cuda')

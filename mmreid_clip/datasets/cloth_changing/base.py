@@ -17,52 +17,19 @@ from typing import (Callable, Dict, List, Optional, Sequence, Set, Tuple,
                     Union)
 
 import numpy as np
-from mmengine.dataset import BaseDataset, Compose
+from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
-from mmreid_clip.registry import DATASETS, TRANSFORMS
+from mmreid_clip.registry import DATASETS
 from ..pid_access import PidAccessMixin
 from ..text_image_dataset import (AnnotationError, BadImageError,
                                   image_file_problem)
+from ..utils import compose_pipeline, is_image_file, log_skipped
 
-__all__ = [
-    'IMG_EXTENSIONS', 'MASK_EXTENSION', 'RawSample', 'ClothChangingDataset',
-    'is_image_file'
-]
+__all__ = ['MASK_EXTENSION', 'RawSample', 'ClothChangingDataset']
 
-#: File extensions read as images (case-insensitive). Files with any other
-#: extension in an image folder (``Thumbs.db``, ``.DS_Store``, ``README``)
-#: are ignored; an image-extension file whose name does not parse is an
-#: error (or a counted skip).
-IMG_EXTENSIONS: Tuple[str, ...] = ('.jpg', '.jpeg', '.png', '.bmp', '.tif',
-                                   '.tiff', '.webp')
 #: Extension of the human-parsing masks (uint8 LIP label PNGs).
 MASK_EXTENSION = '.png'
-
-
-def is_image_file(name: str) -> bool:
-    """Whether ``name`` has one of :data:`IMG_EXTENSIONS`.
-
-    Args:
-        name (str): A file name or path.
-
-    Returns:
-        bool: True for image files.
-    """
-    return osp.splitext(name)[1].lower() in IMG_EXTENSIONS
-
-
-def _compose(transforms: Optional[Sequence[Union[dict, Callable]]]) -> Compose:
-    # built through our registry and in our scope, so our transforms and
-    # mmcv/mmpretrain's resolve even without default_scope='mmreid_clip',
-    # including inside mmcv's wrappers (TransformBroadcaster), which build
-    # their inner transforms through the default scope
-    from mmengine.registry import DefaultScope
-    with DefaultScope.overwrite_default_scope('mmreid_clip'):
-        return Compose([
-            TRANSFORMS.build(t) if isinstance(t, dict) else t
-            for t in (transforms or [])
-        ])
 
 
 @dataclasses.dataclass
@@ -134,8 +101,9 @@ class ClothChangingDataset(PidAccessMixin, BaseDataset):
     ``mask_dir`` with ``{folder}`` replaced by the image folder's name,
     relative to ``data_root`` unless absolute.
 
-    Files: only files with an image extension (:data:`IMG_EXTENSIONS`,
-    case-insensitive) are read as images; other files (``Thumbs.db``,
+    Files: only files with an image extension
+    (:data:`~mmreid_clip.datasets.utils.IMG_EXTENSIONS`, case-insensitive)
+    are read as images; other files (``Thumbs.db``,
     ``.DS_Store``, text files) are ignored. An image whose name does not
     follow the dataset's naming rule, a subfolder where the layout has
     none, or a missing mask when ``with_mask=True``, is an error naming the
@@ -232,7 +200,7 @@ class ClothChangingDataset(PidAccessMixin, BaseDataset):
             test_mode=test_mode,
             lazy_init=True,
             max_refetch=max_refetch)
-        self.pipeline = _compose(pipeline)
+        self.pipeline = compose_pipeline(pipeline)
         if not lazy_init:
             self.full_init()
 
@@ -431,7 +399,8 @@ class ClothChangingDataset(PidAccessMixin, BaseDataset):
                 num_identities=len(raw_pids), subset_sizes=subset_sizes)
         self._metainfo.update(meta)
 
-        self._log_skips()
+        log_skipped(f'{self.DATASET_NAME} {self.split}', self._skipped,
+                    self.NUM_EXAMPLES_SHOWN)
         subsets = ', '.join(f'{k} {v}' for k, v in subset_sizes.items())
         print_log(
             f'{self.DATASET_NAME} {self.split}: {len(items)} images '
@@ -440,21 +409,6 @@ class ClothChangingDataset(PidAccessMixin, BaseDataset):
             (' (with masks)' if self.with_mask else ''),
             logger='current')
         return items
-
-    def _log_skips(self) -> None:
-        if not self._skipped:
-            return
-        total = sum(len(v) for v in self._skipped.values())
-        parts = []
-        for kind, paths in self._skipped.items():
-            shown = ', '.join(paths[:self.NUM_EXAMPLES_SHOWN])
-            more = ', ...' if len(paths) > self.NUM_EXAMPLES_SHOWN else ''
-            parts.append(f'{len(paths)} {kind} (e.g. {shown}{more})')
-        print_log(
-            f'{self.DATASET_NAME} {self.split}: skipped {total} bad samples '
-            f"(on_bad_sample='skip'): " + '; '.join(parts),
-            logger='current',
-            level=logging.WARNING)
 
     # ------------------------------------------------------------------
     # access

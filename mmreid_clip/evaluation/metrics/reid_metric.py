@@ -15,7 +15,7 @@ from mmreid_clip.evaluation.functional import (RERANK_CONVENTIONS, JunkFn,
                                                k_reciprocal_rerank,
                                                rank_queries, summarize)
 from mmreid_clip.registry import METRICS
-from .args import check_ranking_args
+from .args import as_int, check_ranking_args
 
 #: Modes of a setting and what they add to the junk of a query q
 #: (``docs/methods/datasets.md`` §5.2, §5.3); junk items are removed from
@@ -29,20 +29,6 @@ _DEFAULT_SETTING = dict(
     mode='general',
     cameras=None,
     camera_key='camid')
-
-
-def _as_int(value: Any, what: str) -> int:
-    """An int from an int, a numpy scalar or a one-element array/tensor."""
-    if torch.is_tensor(value) or isinstance(value, np.ndarray):
-        count = value.size if isinstance(value, np.ndarray) else value.numel()
-        if count == 1:
-            return _as_int(value.item(), what)
-        raise ValueError(f'{what} must be a single integer, got an array of '
-                         f'shape {tuple(value.shape)}')
-    if isinstance(value, (bool, str)) or (isinstance(value, float)
-                                          and not value.is_integer()):
-        raise ValueError(f'{what} must be an integer, got {value!r}')
-    return int(value)
 
 
 def _check_mode(mode: str, query_clothes: Optional[Tensor],
@@ -393,7 +379,7 @@ class ReIDMetric(BaseMetric):
                                      'None or a non-empty list of camids, '
                                      f'got {s["cameras"]!r}')
                 s['cameras'] = [
-                    _as_int(c, f'setting {name!r} camera')
+                    as_int(c, f'setting {name!r} camera')
                     for c in s['cameras']
                 ]
             out.append(s)
@@ -443,7 +429,7 @@ class ReIDMetric(BaseMetric):
                 # ranks gather) the whole batch storage
                 img_feat=torch.as_tensor(feat).detach().to(
                     device='cpu', dtype=torch.float32, copy=True).reshape(-1),
-                pid=_as_int(pid, 'pid'),
+                pid=as_int(pid, 'pid'),
                 subset=str(subset))
             for key, names in self._needs.items():
                 value = sample.get(key)
@@ -451,7 +437,7 @@ class ReIDMetric(BaseMetric):
                     raise KeyError(
                         f'ReIDMetric: data sample {where} has no `{key}`, '
                         f'which setting(s) {names} need')
-                record[key] = _as_int(value, key)
+                record[key] = as_int(value, key)
             self.results.append(record)
 
     def _setting(self, setting: dict, feats: Tensor, labels: Dict[str, Tensor],

@@ -9,17 +9,7 @@ from torch import Tensor
 
 from mmreid_clip.evaluation.functional import rank_queries, summarize
 from mmreid_clip.registry import METRICS
-from .args import check_ranking_args
-
-
-def _as_int(value: Any, what: str) -> int:
-    """An int from an int, a numpy scalar or a one-element tensor."""
-    if torch.is_tensor(value):
-        if value.numel() != 1:
-            raise ValueError(f'{what} must be a single integer, got a tensor '
-                             f'of shape {tuple(value.shape)}')
-        value = value.item()
-    return int(value)
+from .args import as_int, check_ranking_args
 
 
 @METRICS.register_module()
@@ -122,12 +112,12 @@ class TextImageRetrievalMetric(BaseMetric):
                 raise KeyError('TextImageRetrievalMetric needs the identity '
                                '`pid` (or `gt_label`) of every data sample')
             record = dict(
-                pid=_as_int(pid, 'pid'),
+                pid=as_int(pid, 'pid'),
                 image_id=sample.get('image_id'),
                 caption_id=sample.get('caption_id'))
             for key in ('image_id', 'caption_id'):
                 if record[key] is not None:
-                    record[key] = _as_int(record[key], key)
+                    record[key] = as_int(record[key], key)
             for key in ('img_feat', 'text_feat'):
                 feat = sample.get(key)
                 if feat is not None:

@@ -38,6 +38,9 @@ from mmengine.logging import print_log
 from open_clip import pretrained as oc_pretrained
 from open_clip.transformer import QuickGELU
 
+# one rule for 'is this pretrained value a file?' across the towers
+from mmreid_clip.utils.pretrained import WEIGHT_SUFFIXES, looks_like_path
+
 __all__ = [
     'TINY_ARCHS', 'WEIGHT_SUFFIXES', 'build_open_clip', 'get_arch_config',
     'load_weights_file', 'resize_vision_pos_embed', 'run_transformer',
@@ -84,7 +87,6 @@ TINY_ARCHS: Dict[str, dict] = {
             context_length=77, vocab_size=49408, width=32, heads=2, layers=2)),
 }
 
-WEIGHT_SUFFIXES = ('.pt', '.pth', '.bin', '.safetensors', '.ckpt')
 INTERPOLATIONS = ('bicubic', 'bilinear')
 # Where the zoo's configs and README expect user-supplied CLIP weights.
 CHECKPOINT_DIR = 'checkpoints/clip'
@@ -405,11 +407,6 @@ def _resolve_tag(name: Optional[str], arch: Any, tag: str) -> Tuple[str, dict]:
     return path, tag_cfg
 
 
-def _looks_like_path(value: str) -> bool:
-    return (os.sep in value or '/' in value or value.startswith('~')
-            or value.lower().endswith(WEIGHT_SUFFIXES))
-
-
 def _to_model_layout(state_dict: Dict[str, torch.Tensor],
                      model: nn.Module) -> Dict[str, torch.Tensor]:
     """Move text keys between the inlined and ``text.`` layouts."""
@@ -683,7 +680,7 @@ def build_open_clip(arch: Union[str, dict],
                              f'got {pretrained!r}')
         path = osp.expanduser(pretrained)
         if not osp.exists(path):
-            if _looks_like_path(pretrained):
+            if looks_like_path(pretrained):
                 raise FileNotFoundError(
                     f'CLIP weights file not found: {pretrained!r}. Download '
                     'the weights (e.g. OpenAI\'s ViT-B-16.pt, or an '

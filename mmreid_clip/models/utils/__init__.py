@@ -2,8 +2,10 @@ from .data_preprocessor import TextImageDataPreprocessor
 from .reid_data_preprocessor import ReIDDataPreprocessor
 from .token_selection import (TokenGroups, TokenSelector, compute_num_selected,
                               select_tokens)
+from .vocab import text_vocab_size
 
 __all__ = [
     'ReIDDataPreprocessor', 'TextImageDataPreprocessor', 'TokenGroups',
-    'TokenSelector', 'compute_num_selected', 'select_tokens'
+    'TokenSelector', 'compute_num_selected', 'select_tokens',
+    'text_vocab_size'
 ]

@@ -4,7 +4,7 @@ import importlib.util
 import os.path as osp
 from types import ModuleType
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def load_tool(rel_path: str) -> ModuleType:
