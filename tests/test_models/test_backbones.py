@@ -13,7 +13,8 @@ from mmengine.registry import init_default_scope
 from open_clip.transformer import QuickGELU
 from safetensors.torch import save_file
 
-from mmreid_clip.models.backbones import TINY_ARCHS, build_open_clip
+from mmreid_clip.models.backbones import (TINY_ARCHS, build_open_clip,
+                                          get_arch_config)
 from mmreid_clip.registry import MODELS
 
 MICRO = TINY_ARCHS['clip-micro']
@@ -77,6 +78,18 @@ def assert_weights_equal(tower_sd, saved, prefix='', skip=()):
 
 
 # ---------------------------------------------------------------- outputs
+
+
+def test_tiny_archs_are_open_clip_model_configs():
+    # shipped as open_clip model-config JSON and registered with open_clip
+    assert {'clip-tiny', 'clip-tiny-p8', 'clip-micro'} <= set(
+        open_clip.list_models())
+    for name, table in TINY_ARCHS.items():
+        assert open_clip.get_model_config(name) == table, name
+    assert TINY_ARCHS['clip-tiny-p8']['vision_cfg']['image_size'] == [128, 64]
+    # the builder reads the JSON list as an (H, W) pair, as before
+    name, cfg = get_arch_config('clip-tiny-p8')
+    assert name is None and cfg['vision_cfg']['image_size'] == (128, 64)
 
 
 @pytest.mark.parametrize('arch,img_size', [

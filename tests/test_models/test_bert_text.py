@@ -312,12 +312,11 @@ def test_unreachable_hub_fails_fast(monkeypatch, refused_network,
                                     bert_loads):
     """Online but unreachable: one TCP probe of the endpoint, bounded by
     the probe timeout, and no download once it fails."""
-    from mmreid_clip.models.backbones.openclip_builder import \
-        _PROBE_TIMEOUT_S
+    from mmreid_clip.models.backbones.hub_probe import PROBE_TIMEOUT_S
     monkeypatch.setenv('HF_HUB_OFFLINE', '0')
     monkeypatch.delenv('TRANSFORMERS_OFFLINE', raising=False)
     monkeypatch.setenv('HF_ENDPOINT', 'http://127.0.0.1:9')
     with pytest.raises(FileNotFoundError, match='127.0.0.1.*unreachable'):
         build(pretrained=HUB_NAME)
-    assert refused_network == [(('127.0.0.1', 9), _PROBE_TIMEOUT_S)]
+    assert refused_network == [(('127.0.0.1', 9), PROBE_TIMEOUT_S)]
     assert bert_loads and all(k.get('local_files_only') for k in bert_loads)

@@ -19,12 +19,12 @@ from payloads import (WritesAFile, save_pickle_payload,
                       save_torchscript_payload, serve_folder)
 from reliability_helpers import make_runner
 
-from mmreid_clip.compat import (UnsafeCheckpointError, apply_patches,
-                                checkpoints_trusted, safe_torch_load)
-from mmreid_clip.models.backbones import TINY_ARCHS, build_open_clip
-from mmreid_clip.models.backbones.openclip_builder import load_weights_file
-from mmreid_clip.safe_load import (read_torchscript_state_dict,
-                                   torchscript_state_dict)
+from mmreid_clip.compat import apply_patches
+from mmreid_clip.models.backbones import (TINY_ARCHS, build_open_clip,
+                                          load_weights_file)
+from mmreid_clip.safe_load import (UnsafeCheckpointError, checkpoints_trusted,
+                                   read_torchscript_state_dict,
+                                   safe_torch_load, torchscript_state_dict)
 
 TRUST = 'MMREID_TRUST_CHECKPOINTS'
 

@@ -26,7 +26,7 @@ def tiny(tmp_path_factory):
         root, seed=5, train_ids=0, val_ids=0, test_ids=4, images_per_id=2)
     config = write_config(str(folder / 'tiny.py'), root)
     # "CLIP weights": an open_clip state dict of the micro arch
-    from mmreid_clip.models.backbones.openclip_builder import build_open_clip
+    from mmreid_clip.models.backbones import build_open_clip
     torch.manual_seed(3)
     clip = str(folder / 'clip-micro.pth')
     torch.save(build_open_clip('clip-micro', img_size=(32, 16)).state_dict(),

@@ -255,8 +255,7 @@ def rebuild_token_embedding(prefix: torch.Tensor, suffix: torch.Tensor,
 def archive_token_embedding(path: str, rows: Dict[int, torch.Tensor],
                             source: str) -> torch.Tensor:
     """OpenAI's token embedding, checked against the template rows."""
-    from mmreid_clip.models.backbones.openclip_builder import \
-        load_weights_file
+    from mmreid_clip.models.backbones.clip_weights import load_weights_file
     weights, _ = load_weights_file(path)
     table = weights.get('token_embedding.weight')
     if table is None:

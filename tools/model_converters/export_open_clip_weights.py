@@ -136,7 +136,7 @@ def verify(path: str, weights: Dict[str, torch.Tensor], arch: str,
     Raises:
         RuntimeError: a tensor differs, or the file does not fit ``arch``.
     """
-    from mmreid_clip.models.backbones.openclip_builder import build_open_clip
+    from mmreid_clip.models.backbones.openclip_factory import build_open_clip
     model = build_open_clip(arch, path, img_size=img_size)
     loaded = model.state_dict()
     for key, value in weights.items():
@@ -146,7 +146,7 @@ def verify(path: str, weights: Dict[str, torch.Tensor], arch: str,
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
-    from mmreid_clip.compat import safe_torch_load
+    from mmreid_clip.safe_load import safe_torch_load
     from mmreid_clip.utils.atomic_io import atomic_replace, temporary_path
     if osp.exists(args.out) and osp.samefile(args.out, args.checkpoint):
         raise ValueError(f'the output {args.out!r} is the input checkpoint; '

@@ -21,7 +21,8 @@ import torch
 from mmengine.model import BaseModule
 
 from mmreid_clip.registry import MODELS
-from .openclip_builder import _offline, _reachable, freeze
+from mmreid_clip.models.utils.freeze import freeze
+from .hub_probe import host_reachable, hub_offline
 
 __all__ = ['BertTextEncoder', 'BERT_ARCHS', 'BERT_TINY', 'BERT_BASE']
 
@@ -201,7 +202,7 @@ def _from_pretrained(pretrained: str, **kwargs):
                  'the local cache')
     hint = _placement_hint(f'{CHECKPOINT_DIR}/{pretrained.split("/")[-1]}',
                            pretrained)
-    if _offline():
+    if hub_offline():
         raise FileNotFoundError(
             f'{not_found}, and downloading is off (HF_HUB_OFFLINE / '
             f'TRANSFORMERS_OFFLINE is set). To use it, {hint}.')
@@ -210,7 +211,7 @@ def _from_pretrained(pretrained: str, **kwargs):
     host = endpoint.hostname or ''
     # Probe first, in a thread with a timeout: on a machine without network
     # name resolution alone can block for minutes.
-    if not host or not _reachable(host, endpoint.port or 443):
+    if not host or not host_reachable(host, endpoint.port or 443):
         raise FileNotFoundError(
             f'{not_found}, and {host or endpoint.geturl()!r} is unreachable '
             f'(no network). To use it, {hint}.')

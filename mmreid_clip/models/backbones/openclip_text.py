@@ -6,8 +6,9 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from mmreid_clip.registry import MODELS
-from .openclip_builder import (build_open_clip, freeze, run_transformer,
-                               supports_attn_output)
+from mmreid_clip.models.utils.freeze import freeze
+from .openclip_attention import run_transformer, supports_attn_output
+from .openclip_factory import build_open_clip
 
 # open_clip's SimpleTokenizer pads with 0 and starts every text with
 # <start_of_text>; its <end_of_text> has the largest id, so argmax finds it.

@@ -6,8 +6,9 @@ from mmengine.model import BaseModule
 from open_clip.transformer import VisionTransformer
 
 from mmreid_clip.registry import MODELS
-from .openclip_builder import (build_open_clip, freeze, run_transformer,
-                               supports_attn_output)
+from mmreid_clip.models.utils.freeze import freeze
+from .openclip_attention import run_transformer, supports_attn_output
+from .openclip_factory import build_open_clip
 
 
 @MODELS.register_module()

@@ -1,4 +1,5 @@
 from .data_preprocessor import TextImageDataPreprocessor
+from .freeze import freeze
 from .reid_data_preprocessor import ReIDDataPreprocessor
 from .token_selection import (TokenGroups, TokenSelector, compute_num_selected,
                               select_tokens)
@@ -6,6 +7,6 @@ from .vocab import text_vocab_size
 
 __all__ = [
     'ReIDDataPreprocessor', 'TextImageDataPreprocessor', 'TokenGroups',
-    'TokenSelector', 'compute_num_selected', 'select_tokens',
+    'TokenSelector', 'compute_num_selected', 'freeze', 'select_tokens',
     'text_vocab_size'
 ]
