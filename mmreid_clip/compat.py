@@ -12,19 +12,20 @@ and ``tools/test.py`` do; importing :mod:`mmreid_clip.apis` does too).
    refused (unlike ``weights_only=False``) wherever it comes from. Trusted
    legacy checkpoints are opted in explicitly (:func:`trust_checkpoints` /
    ``MMREID_TRUST_CHECKPOINTS=1``).
-2. mmengine's ``init_dist`` calls ``torch.cuda.set_device`` before creating the
-   process group, which fails on CPU-only machines: :func:`init_cpu_distributed`
-   pre-initialises gloo so ``Runner.setup_env`` skips it.
-3. ``AmpOptimWrapper`` asserts a GPU: :class:`CPUAutocastOptimWrapper` gives
-   ``--amp`` a bf16 autocast path on CPU.
-"""
-import contextlib
+2. mmengine's ``init_dist`` calls ``torch.cuda.set_device`` before creating
+   the process group, which fails on CPU-only machines:
+   :func:`init_cpu_distributed` pre-initialises gloo so ``Runner.setup_env``
+   skips it, and :func:`cpu_ddp_wrapper_cfg` builds DDP without
+   ``device_ids``.
 
+``AmpOptimWrapper`` asserting a GPU is not patched: the bf16 CPU path for
+``--amp`` is an optimizer wrapper of its own,
+:class:`mmreid_clip.engine.optimizers.CPUAutocastOptimWrapper`, registered
+with the engine's other parts (re-exported here lazily for old imports).
+"""
 import torch
 import torch.distributed as torch_dist
-from mmengine.optim import OptimWrapper
 
-from .registry import OPTIM_WRAPPERS
 # The safe loaders live in mmreid_clip.safe_load; re-exported here, where
 # the tools and tests have always imported them from.
 from .safe_load import (TRUST_ENV, UnsafeCheckpointError,  # noqa: F401
@@ -67,34 +68,6 @@ def cpu_ddp_wrapper_cfg() -> dict:
         find_unused_parameters=False)
 
 
-@OPTIM_WRAPPERS.register_module()
-class CPUAutocastOptimWrapper(OptimWrapper):
-    """Optimizer wrapper running the forward pass under CPU bf16 autocast.
-
-    mmengine's ``AmpOptimWrapper`` refuses CPU devices; bf16 has fp32's
-    exponent range, so no loss scaling is needed and a plain
-    :class:`OptimWrapper` step is correct.
-
-    Args:
-        dtype (str): Autocast dtype; only ``'bfloat16'`` is supported on
-            CPU. Defaults to 'bfloat16'.
-        **kwargs: Passed to :class:`OptimWrapper`.
-    """
-
-    def __init__(self, dtype: str = 'bfloat16', **kwargs) -> None:
-        if dtype not in ('bfloat16', torch.bfloat16):
-            raise ValueError(
-                f'CPU autocast supports bfloat16 only, got {dtype!r}; fp16 '
-                f'needs a GPU (AmpOptimWrapper).')
-        super().__init__(**kwargs)
-
-    @contextlib.contextmanager
-    def optim_context(self, model: torch.nn.Module):
-        with super().optim_context(model), torch.autocast(
-                'cpu', dtype=torch.bfloat16):
-            yield
-
-
 _PATCHED = False
 
 
@@ -112,3 +85,12 @@ def apply_patches() -> None:
         return
     install_safe_loaders()
     _PATCHED = True
+
+
+def __getattr__(name: str):
+    # Old import path of the optim wrapper, resolved on first use so that
+    # importing the patches does not import the whole engine package.
+    if name == 'CPUAutocastOptimWrapper':
+        from .engine.optimizers import CPUAutocastOptimWrapper
+        return CPUAutocastOptimWrapper
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

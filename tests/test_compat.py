@@ -7,9 +7,9 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from mmreid_clip.compat import (CPUAutocastOptimWrapper,
-                                UnsafeCheckpointError, apply_patches,
-                                safe_torch_load, trust_checkpoints)
+from mmreid_clip.compat import apply_patches
+from mmreid_clip.safe_load import (UnsafeCheckpointError, safe_torch_load,
+                                   trust_checkpoints)
 
 _MARKER = []
 
@@ -73,20 +73,6 @@ def test_malicious_checkpoint_refused(tmp_path, monkeypatch):
 def test_missing_checkpoint_names_path(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         safe_torch_load(str(tmp_path / 'nope.pth'))
-
-
-def test_cpu_autocast_wrapper_runs_bf16():
-    model = torch.nn.Linear(4, 2)
-    wrapper = CPUAutocastOptimWrapper(
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
-    with wrapper.optim_context(model):
-        out = model(torch.randn(3, 4))
-    assert out.dtype == torch.bfloat16
-    wrapper.update_params(out.float().sum())
-    with pytest.raises(ValueError, match='bfloat16'):
-        CPUAutocastOptimWrapper(
-            dtype='float16',
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
 
 
 class SneakyGetattr:

@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Sequence, Type
 import torch.nn as nn
 from mmengine.config import Config, DictAction
 
-from mmreid_clip.compat import trust_checkpoints
+from mmreid_clip.safe_load import trust_checkpoints
 from mmreid_clip.utils.data_root import apply_data_root_args
 from mmreid_clip.utils.pretrained import pretrained_towers, set_clip_weights
 from mmreid_clip.visualization import (RankedListLayout, render_ranked_list,

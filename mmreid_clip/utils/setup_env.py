@@ -8,8 +8,9 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmreid_clip.compat import (TRUST_ENV, apply_patches, cpu_ddp_wrapper_cfg,
+from mmreid_clip.compat import (apply_patches, cpu_ddp_wrapper_cfg,
                                 init_cpu_distributed)
+from mmreid_clip.safe_load import TRUST_ENV
 from .config_check import check_config_keys
 from .pretrained import missing_weights_path
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from mmreid_clip.apis import (encode_images, encode_texts, init_model,
                               list_images, model_fingerprint)
-from mmreid_clip.compat import UnsafeCheckpointError
+from mmreid_clip.safe_load import UnsafeCheckpointError
 
 
 class NotWeights:

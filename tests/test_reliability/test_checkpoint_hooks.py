@@ -10,7 +10,8 @@ import pytest
 import torch
 from reliability_helpers import ToyRegressor, make_runner, weights
 
-from mmreid_clip.compat import apply_patches, safe_torch_load
+from mmreid_clip.compat import apply_patches
+from mmreid_clip.safe_load import safe_torch_load
 from mmreid_clip.utils import CheckpointMismatchError
 
 

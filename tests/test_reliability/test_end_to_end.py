@@ -19,7 +19,7 @@ import sys
 import pytest
 import torch
 
-from mmreid_clip.compat import UnsafeCheckpointError, safe_torch_load
+from mmreid_clip.safe_load import UnsafeCheckpointError, safe_torch_load
 from mmreid_clip.utils import CheckpointMismatchError
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -274,7 +274,7 @@ def test_two_real_runs_of_the_tiny_baseline(tmp_path):
                  'epoch_1.pth') for s in (0, 1)
     ]
     import torch
-    from mmreid_clip.compat import safe_torch_load
+    from mmreid_clip.safe_load import safe_torch_load
     w0, w1 = (
         safe_torch_load(c)['state_dict']['image_encoder.visual.conv1.weight']
         for c in ckpts)
