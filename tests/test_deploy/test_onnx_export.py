@@ -320,7 +320,7 @@ def test_cli_exports_an_image_only_checkpoint_with_preprocessor(tmp_path):
 
 
 def test_unsafe_checkpoint_is_refused_before_export(tmp_path, capsys):
-    from mmreid_clip.compat import UnsafeCheckpointError
+    from mmreid_clip.safe_load import UnsafeCheckpointError
     from mmreid_clip.deploy import export_from_config
     model, _ = _build(BASELINE)
     ckpt = str(tmp_path / 'bad.pth')

@@ -36,9 +36,9 @@ import sys
 
 from mmengine.config import DictAction
 
-from mmreid_clip.compat import UnsafeCheckpointError
-from mmreid_clip.deploy.onnx_export import (DEFAULT_OPSET, ExportError,
-                                            ParityError, export_from_config)
+from mmreid_clip.safe_load import UnsafeCheckpointError
+from mmreid_clip.deploy import ExportError, ParityError, export_from_config
+from mmreid_clip.deploy.onnx_export import DEFAULT_OPSET
 
 
 def parse_args(argv=None) -> argparse.Namespace:
