@@ -20,7 +20,7 @@ tokenizer bundled with open_clip works unchanged; vision heads are
 width // head_width as in open_clip's configs.
 """
 import copy
-import json
+import os
 import os.path as osp
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -31,31 +31,29 @@ __all__ = ['MODEL_CONFIG_DIR', 'TINY_ARCHS', 'get_arch_config']
 #: Folder of the project's open_clip model-config JSON files.
 MODEL_CONFIG_DIR = osp.join(osp.dirname(osp.abspath(__file__)),
                             'model_configs')
-_TINY_NAMES = ('clip-tiny', 'clip-tiny-p8', 'clip-micro')
-
-
-def _read_configs(folder: str) -> Dict[str, dict]:
-    configs = {}
-    for name in _TINY_NAMES:
-        with open(osp.join(folder, f'{name}.json'), encoding='utf-8') as f:
-            configs[name] = json.load(f)
-    return configs
 
 
 def _register(folder: str) -> None:
     """Add ``folder`` to open_clip's model-config paths (once)."""
     from open_clip import factory
-    if any(osp.abspath(str(p)) == folder
-           for p in factory._MODEL_CONFIG_PATHS):
+    if any(
+            osp.abspath(str(p)) == folder
+            for p in getattr(factory, '_MODEL_CONFIG_PATHS', [])):
         return
     open_clip.add_model_config(folder)
 
 
 _register(MODEL_CONFIG_DIR)
 
-#: Named architectures small enough to train and test on a CPU, read from
-#: ``model_configs/*.json`` (the module docstring describes each).
-TINY_ARCHS: Dict[str, dict] = _read_configs(MODEL_CONFIG_DIR)
+#: Named architectures small enough to train and test on a CPU: the
+#: ``model_configs/*.json`` files, as open_clip registered them (the module
+#: docstring describes each).
+TINY_ARCHS: Dict[str, dict] = {
+    name: open_clip.get_model_config(name)
+    for name in sorted(
+        osp.splitext(f)[0] for f in os.listdir(MODEL_CONFIG_DIR)
+        if f.endswith('.json'))
+}
 
 
 def _to_plain(obj: Any) -> Any:
