@@ -85,3 +85,10 @@ def test_log_skipped_nothing(warnings_logged):
     log_skipped('LTCC train', {})
     log_skipped('LTCC train', [])
     assert warnings_logged() == []
+
+
+def test_old_pipeline_name_stays_importable():
+    # the CLIP-ReID equivalence harness imports the pre-merge name
+    from mmreid_clip.datasets.cloth_changing.base import _compose
+    from mmreid_clip.datasets.utils import compose_pipeline
+    assert _compose is compose_pipeline

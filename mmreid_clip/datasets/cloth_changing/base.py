@@ -26,6 +26,10 @@ from ..text_image_dataset import (AnnotationError, BadImageError,
                                   image_file_problem)
 from ..utils import compose_pipeline, is_image_file, log_skipped
 
+# The name this module used before compose_pipeline moved to ..utils; the
+# CLIP-ReID equivalence harness (docs/methods/fidelity.md) imports it.
+_compose = compose_pipeline
+
 __all__ = ['MASK_EXTENSION', 'RawSample', 'ClothChangingDataset']
 
 #: Extension of the human-parsing masks (uint8 LIP label PNGs).
