@@ -38,7 +38,8 @@ def test_metafiles_follow_the_zoo_schema():
 
 @pytest.mark.parametrize('path', METAFILES)
 def test_measured_numbers_match_the_readme(path):
-    """A measured number in a metafile is also in its method's README."""
+    """A measured number in a metafile is also in its method's README, or
+    in the study log its run note names (``docs/studies/*.md``)."""
     meta = yaml.safe_load(open(path))
     readmes = {c['Name']: c.get('README') for c in meta.get('Collections')
                or []}
@@ -49,6 +50,9 @@ def test_measured_numbers_match_the_readme(path):
             readme = readmes.get(model['In Collection'])
             assert readme, f'{model["Name"]}: measured but no README'
             text = open(osp.join(ROOT, readme)).read()
+            for study in re.findall(r'docs/studies/[\w.-]+\.md',
+                                    str(result.get('Run', ''))):
+                text += open(osp.join(ROOT, study)).read()
             # a table row of the values, each optionally "± std" (means
             # over seeds)
             row = r'\s*\|\s*'.join(
