@@ -1,6 +1,6 @@
 from .cloth_changing import (LTCC, PRCC, ClothChangingDataset, DeepChange,
                              VCClothes)
-from .collate import text_image_collate
+from .text_image_collate import text_image_collate
 from .cuhk_pedes import CUHKPEDES
 from .icfg_pedes import ICFGPEDES
 from .reid import (MSMT17, CountMismatchError, DukeMTMCReID, Market1501,

@@ -1,6 +1,6 @@
-from .data_preprocessor import TextImageDataPreprocessor
 from .freeze import freeze
 from .reid_data_preprocessor import ReIDDataPreprocessor
+from .text_image_data_preprocessor import TextImageDataPreprocessor
 from .token_selection import (TokenGroups, TokenSelector, compute_num_selected,
                               select_tokens)
 from .vocab import text_vocab_size

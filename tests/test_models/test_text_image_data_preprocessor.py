@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from mmreid_clip.models.utils.data_preprocessor import CLIP_MEAN, CLIP_STD
+from mmreid_clip.models.utils.text_image_data_preprocessor import (CLIP_MEAN,
+                                                                   CLIP_STD)
 from mmreid_clip.registry import MODELS
 
 
