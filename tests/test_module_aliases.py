@@ -3,6 +3,7 @@
 The text-image modules took the ``text_image_*`` prefix that mirrors the
 ``reid_*`` ones (``docs/design.md``, "Names"). Registered type names did not
 change, and each class or function is registered once, by its new module.
+CFM and IFP moved from ``models/necks/`` to ``models/heads/``.
 The last group are paths an external equivalence harness imports: they must
 keep working unchanged.
 """
@@ -23,6 +24,11 @@ ALIASES = {
     'mmreid_clip.models.utils.data_preprocessor':
     ('mmreid_clip.models.utils.text_image_data_preprocessor',
      ['TextImageDataPreprocessor', 'CLIP_MEAN', 'CLIP_STD']),
+    # CFM and IFP own losses (and CFM an optimizer step): heads, not necks
+    'mmreid_clip.models.necks.cfm': ('mmreid_clip.models.heads.cfm_head',
+                                     ['CFM']),
+    'mmreid_clip.models.necks.ifp': ('mmreid_clip.models.heads.ifp_head',
+                                     ['IFP']),
 }
 
 #: imported by the CLIP-ReID / CFine equivalence harness (outside the repo)
@@ -59,7 +65,8 @@ def test_registered_names_unchanged():
     import mmreid_clip.models  # noqa: F401
     for name in ('PackTextImageInputs', 'PackReIDInputs'):
         assert TRANSFORMS.get(name) is not None, name
-    for name in ('TextImageDataPreprocessor', 'ReIDDataPreprocessor'):
+    for name in ('TextImageDataPreprocessor', 'ReIDDataPreprocessor', 'CFM',
+                 'IFP'):
         assert MODELS.get(name) is not None, name
     for name in ('text_image_collate', 'reid_collate'):
         assert FUNCTIONS.get(name) is not None, name
