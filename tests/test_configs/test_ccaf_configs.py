@@ -1,4 +1,7 @@
-"""CCAF / CLIP-ReID configs: they parse, follow the recipe, fail fast."""
+"""CCAF / CLIP-ReID cloth-changing configs: they parse, follow the recipe,
+fail fast. The CLIP-ReID baseline on PRCC / LTCC lives in configs/clip_reid/
+with CLIP-ReID's other configs; its recipe on the standard ReID benchmarks is
+tested in test_clip_reid_configs.py."""
 import copy
 import glob
 import os.path as osp
@@ -15,7 +18,13 @@ from mmreid_clip.utils import register_all_modules
 
 register_all_modules()
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/ccaf/*.py')))
+CCAF_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/ccaf/*.py')))
+#: the CLIP-ReID baseline on the cloth-changing datasets (CCAF's baseline row)
+CLIP_REID_CC = [
+    osp.join(ROOT, f'configs/clip_reid/clip-reid_vit-b16_{name}.py')
+    for name in ('prcc', 'ltcc')
+]
+CONFIGS = CCAF_CONFIGS + CLIP_REID_CC
 
 
 def micro(model_cfg: dict) -> dict:
@@ -28,8 +37,19 @@ def micro(model_cfg: dict) -> dict:
     return cfg
 
 
+def test_clip_reid_cc_configs_moved_to_clip_reid():
+    """configs/ccaf/ holds CCAF's configs only; CLIP-ReID's PRCC / LTCC
+    configs are in configs/clip_reid/ (and build, below)."""
+    assert not [p for p in CCAF_CONFIGS
+                if osp.basename(p).startswith('clip-reid')]
+    for name in ('prcc', 'ltcc'):
+        assert not osp.exists(
+            osp.join(ROOT, f'configs/ccaf/clip-reid_vit-b16_{name}.py'))
+    assert all(osp.isfile(p) for p in CLIP_REID_CC)
+
+
 def test_all_ccaf_configs_parse_and_build_optimizers():
-    assert len(CONFIGS) >= 10
+    assert len(CCAF_CONFIGS) >= 10
     for path in CONFIGS:
         cfg = Config.fromfile(path)
         model = MODELS.build(micro(cfg.model.to_dict()))
@@ -109,8 +129,8 @@ def test_two_stage_lr_trace_matches_clip_reid():
 
 
 @pytest.mark.parametrize('name', [
-    'ccaf_vit-b16_prcc.py', 'clip-reid_vit-b16_ltcc.py',
-    'ccaf_clip-tiny_synthcc-tiny.py'
+    'ccaf/ccaf_vit-b16_prcc.py', 'clip_reid/clip-reid_vit-b16_ltcc.py',
+    'ccaf/ccaf_clip-tiny_synthcc-tiny.py'
 ])
 def test_missing_data_and_weights_fail_fast(name, tmp_path):
     extra = []
@@ -122,7 +142,7 @@ def test_missing_data_and_weights_fail_fast(name, tmp_path):
         ]
     proc = subprocess.run(
         [
-            sys.executable, 'tools/train.py', f'configs/ccaf/{name}',
+            sys.executable, 'tools/train.py', f'configs/{name}',
             '--work-dir',
             str(tmp_path), '--cfg-options',
             f'train_dataloader.dataset.data_root={tmp_path}/nodata',

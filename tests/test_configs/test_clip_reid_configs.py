@@ -1,7 +1,9 @@
 """CLIP-ReID configs on Market-1501, MSMT17, DukeMTMC-reID and Occluded-Duke:
 they follow the paper's recipe (with and without SIE + OLP), build the
 model (micro CLIP) and the datasets (tiny real-format trees), and the two
-run together through the standard protocol."""
+run together through the standard protocol. The folder's PRCC / LTCC
+configs (the cloth-changing baseline) are tested with CCAF's, in
+test_ccaf_configs.py."""
 import copy
 import glob
 import os.path as osp
@@ -20,7 +22,9 @@ register_all_modules()
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 from helpers.std_reid_fixtures import write_dataset  # noqa: E402
 
-CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/clip_reid/*.py')))
+ALL_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/clip_reid/*.py')))
+#: cloth-changing datasets: the baseline row of CCAF (test_ccaf_configs.py)
+CC_TOKENS = ('prcc', 'ltcc')
 # config dataset token -> (dataset type, ReIDMetric preset, train ids,
 # cameras)
 DATASETS_OF = {
@@ -43,6 +47,19 @@ def _parse(path):
         token = token[:-len('_rerank')]
     olp = token.endswith('_sie-olp')
     return token[:-len('_sie-olp')] if olp else token, olp
+
+
+def _is_cc(path):
+    return _parse(path)[0] in CC_TOKENS
+
+
+CONFIGS = [p for p in ALL_CONFIGS if not _is_cc(p)]
+
+
+def test_folder_holds_standard_and_cloth_changing_configs():
+    tokens = sorted(_parse(p)[0] for p in ALL_CONFIGS)
+    assert set(tokens) == set(DATASETS_OF) | set(CC_TOKENS)
+    assert sorted(t for t in tokens if t in CC_TOKENS) == sorted(CC_TOKENS)
 
 
 def _reranked(path):

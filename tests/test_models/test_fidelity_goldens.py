@@ -28,7 +28,7 @@ from mmreid_clip.utils import register_all_modules
 register_all_modules()
 
 DATA = osp.join(osp.dirname(__file__), '..', 'data', 'fidelity')
-CLIPREID_CFG = 'configs/ccaf/clip-reid_vit-b16_ltcc.py'
+CLIPREID_CFG = 'configs/clip_reid/clip-reid_vit-b16_ltcc.py'
 CFINE_CFG = 'configs/cfine/cfine_vit-b16-bert_cuhk-pedes.py'
 # the tiny CLIP of the goldens, as an open_clip arch (OpenAI layout, 12
 # vision blocks as the official forward indexes, width 64, one head)

@@ -258,7 +258,7 @@ def test_clipreid_command_output_loads_as_tools_test_does(tmp_path, capsys):
 
     from mmreid_clip.utils import setup_runtime
     cfg = Config.fromfile(
-        osp.join(ROOT, 'configs/ccaf/clip-reid_vit-b16_ltcc.py'))
+        osp.join(ROOT, 'configs/clip_reid/clip-reid_vit-b16_ltcc.py'))
     for enc in ('image_encoder', 'text_encoder'):
         cfg.model[enc].arch = conv.arch
     cfg.merge_from_dict(conv.options)

@@ -92,7 +92,7 @@ CONFIGS: Dict[str, str] = {
     'configs/ccaf/ccaf_clip-tiny_synthcc-tiny_ablation-baseline.py',
     'cfine_vitb': 'configs/cfine/cfine_vit-b16-bert_cuhk-pedes.py',
     'ccaf_vitb': 'configs/ccaf/ccaf_vit-b16_prcc.py',
-    'clipreid_vitb': 'configs/ccaf/clip-reid_vit-b16_prcc.py',
+    'clipreid_vitb': 'configs/clip_reid/clip-reid_vit-b16_prcc.py',
 }
 #: Targets of the ratios (method / reference), where the project sets one.
 TARGETS: Dict[str, float] = {
