@@ -13,8 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ROOT / 'docs' / 'methods'
 SELF = Path(__file__).resolve()
-SCANNED = ('mmreid_clip', 'configs', 'tools', 'docs', 'tests', 'README.md',
-           'model_zoo.md')
+SCANNED = ('mmreid_clip', 'configs', 'tools', '.dev_scripts', 'docs', 'tests',
+           'README.md', 'model_zoo.md')
 TEXT_SUFFIXES = {'.py', '.md', '.yml', '.yaml', '.txt', '.cfg', '.sh',
                  '.json', '.toml', '.rst'}
 

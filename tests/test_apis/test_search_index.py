@@ -187,7 +187,7 @@ def test_faiss_ivf_full_probe_is_exact_and_hnsw_recalls(
 
 @pytest.mark.slow
 def test_bench_search_quick_report():
-    bench = load_tool('tools/analysis/bench_search.py')
+    bench = load_tool('.dev_scripts/bench_search.py')
     report = bench.bench_search(quick=True)
     assert report['setup']['num_gallery'] == 10**4
     assert report['same_results'] is True

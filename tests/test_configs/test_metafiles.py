@@ -31,8 +31,8 @@ def test_there_are_metafiles():
 
 def test_metafiles_follow_the_zoo_schema():
     """Sources say paper/measured, measured numbers name their data,
-    collections and weights are valid (tools/model_zoo/gen_model_zoo.py)."""
-    tool = load_tool('tools/model_zoo/gen_model_zoo.py')
+    collections and weights are valid (.dev_scripts/gen_model_zoo.py)."""
+    tool = load_tool('.dev_scripts/gen_model_zoo.py')
     tool.validate({p: yaml.safe_load(open(p)) for p in METAFILES}, ROOT)
 
 

@@ -1,8 +1,8 @@
-"""tools/analysis/bench_common.py: the machine record and the synthetic
+""".dev_scripts/bench_common.py: the machine record and the synthetic
 features every benchmark script shares."""
 from helpers.tool_loader import load_tool
 
-bench_common = load_tool('tools/analysis/bench_common.py')
+bench_common = load_tool('.dev_scripts/bench_common.py')
 
 
 def test_features_deterministic_and_exact():

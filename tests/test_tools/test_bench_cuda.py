@@ -1,4 +1,4 @@
-"""tools/analysis/bench_cuda.py: the GPU throughput benchmark's code path,
+""".dev_scripts/bench_cuda.py: the GPU throughput benchmark's code path,
 run on the CPU with the clip-tiny configs (``--quick``), and its synthetic
 batches."""
 import json
@@ -7,7 +7,7 @@ import pytest
 import torch
 from helpers.tool_loader import load_tool
 
-bench_cuda = load_tool('tools/analysis/bench_cuda.py')
+bench_cuda = load_tool('.dev_scripts/bench_cuda.py')
 
 pytestmark = pytest.mark.slow
 

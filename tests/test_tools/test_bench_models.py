@@ -1,4 +1,4 @@
-"""tools/analysis/bench_models.py: the quick mode of each section.
+""".dev_scripts/bench_models.py: the quick mode of each section.
 
 The sections run once per module (fixtures) with one torch thread. Timings
 and their ratios are benchmark figures, not test results: a loaded machine
@@ -19,7 +19,7 @@ from helpers.tool_loader import load_tool  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-bm = load_tool('tools/analysis/bench_models.py')
+bm = load_tool('.dev_scripts/bench_models.py')
 
 
 class TrainingOnlyCalled(RuntimeError):

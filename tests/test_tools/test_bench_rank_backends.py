@@ -1,4 +1,4 @@
-"""Smoke test of tools/analysis/bench_rank_backends.py (``--quick``)."""
+"""Smoke test of .dev_scripts/bench_rank_backends.py (``--quick``)."""
 import json
 import os.path as osp
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(not HAS_NUMBA, reason='needs numba')
 
 
 def test_quick_run_compares_identical_backends(tmp_path):
-    tool = load_tool('tools/analysis/bench_rank_backends.py')
+    tool = load_tool('.dev_scripts/bench_rank_backends.py')
     out = tmp_path / 'backends.json'
     assert tool.main(['--quick', '--repeats', '1', '--json', str(out)]) == 0
     report = json.loads(out.read_text())

@@ -1,4 +1,4 @@
-"""Smoke test of tools/analysis/benchmark.py (``--quick``; section
+"""Smoke test of .dev_scripts/benchmark.py (``--quick``; section
 ``metric`` under 90 s, section ``reid`` under ~20 s)."""
 import json
 import math
@@ -10,7 +10,7 @@ import pytest
 from helpers.tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SCRIPT = osp.join(ROOT, 'tools/analysis/benchmark.py')
+SCRIPT = osp.join(ROOT, '.dev_scripts/benchmark.py')
 METRIC_KEYS = ('R@1', 'R@5', 'R@10', 'mAP', 'mINP')
 pytestmark = pytest.mark.slow
 
@@ -133,7 +133,7 @@ def test_reid_data_structure():
     """PRCC: query cameras differ from the gallery's, cam-B queries wear
     their gallery outfit and cam-C ones another; LTCC: 12 cameras and
     several outfits per identity; scores are exact."""
-    benchmark = load_tool('tools/analysis/benchmark.py')
+    benchmark = load_tool('.dev_scripts/benchmark.py')
     for kind, cam in (('prcc_sc', 1), ('prcc_cc', 2)):
         d = benchmark.make_reid_data(kind, 60, 200)
         assert (d['gc'] == 0).all() and (d['qc'] == cam).all()

@@ -12,7 +12,7 @@ from helpers.tool_loader import load_tool  # noqa: E402
 
 
 def _tool():
-    return load_tool('tools/model_zoo/gen_model_zoo.py')
+    return load_tool('.dev_scripts/gen_model_zoo.py')
 
 
 def _section(page, heading):
@@ -26,7 +26,7 @@ def test_committed_page_is_the_generated_one():
     with open(osp.join(ROOT, 'model_zoo.md')) as f:
         committed = f.read()
     assert committed == page, ('model_zoo.md differs from the metafiles: '
-                               'run python tools/model_zoo/gen_model_zoo.py')
+                               'run python .dev_scripts/gen_model_zoo.py')
     assert _tool().main(['--check']) == 0
 
 

@@ -1,4 +1,4 @@
-"""tools/analysis/run_seeds.py: commands, aggregation, resume, real runs."""
+""".dev_scripts/run_seeds.py: commands, aggregation, resume, real runs."""
 import json
 import math
 import os
@@ -10,13 +10,13 @@ import sys
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SCRIPT = osp.join(ROOT, 'tools/analysis/run_seeds.py')
+SCRIPT = osp.join(ROOT, '.dev_scripts/run_seeds.py')
 from helpers.tool_loader import load_tool  # noqa: E402
 
 BASELINE = 'configs/baselines/clip-baseline_synthpedes-tiny.py'
 ABLATION = 'configs/cfine/cfine_clip-tiny_synthpedes-tiny_ablation-baseline.py'
 
-run_seeds = load_tool('tools/analysis/run_seeds.py')
+run_seeds = load_tool('.dev_scripts/run_seeds.py')
 
 # Per (config file name, seed) metrics the fake runner "measures".
 FAKE = {
@@ -253,7 +253,7 @@ def test_two_real_runs_of_the_tiny_baseline(tmp_path):
     proc = subprocess.run(
         cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert 'study: OMP_NUM_THREADS=1 python tools/analysis/run_seeds.py' \
+    assert 'study: OMP_NUM_THREADS=1 python .dev_scripts/run_seeds.py' \
         in proc.stdout
     summary = json.load(open(osp.join(work, 'summary.json')))
     runs = summary['runs']['clip-baseline_synthpedes-tiny']

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tools/analysis/benchmark.py [--quick] [--json out.json]
+    python .dev_scripts/benchmark.py [--quick] [--json out.json]
                                        [--sections metric reid] [--repeats N]
 
 Section ``metric`` times text-to-image retrieval (R@1/5/10, mAP, mINP) at

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tools/analysis/bench_rank_backends.py [--quick] [--json out.json]
+    python .dev_scripts/bench_rank_backends.py [--quick] [--json out.json]
 
 Feeds the same score matrix (the synthetic features of ``bench_common.py`` at
 the text-to-image test-set shapes, multiplied once) to

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tools/analysis/bench_models.py [--quick] [--json out.json]
+    python .dev_scripts/bench_models.py [--quick] [--json out.json]
         [--sections inference train data] [--repeats N]
         [--clock cpu|wall] [--threads N]
 
@@ -24,7 +24,7 @@ identical computations differ by 2x between calls; ``--threads 1`` gives
 ratios stable to a few percent there.
 
 Sections (each a function returning a dict, for
-``tools/analysis/benchmark.py`` too):
+``.dev_scripts/benchmark.py`` too):
 
 * :func:`bench_inference`: feature extraction of each method against the
   bare encoders on the same batch. CFine (``docs/methods/cfine.md`` §9): image
@@ -74,7 +74,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import torch
 import torch.nn as nn
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # the sibling bench_common imports as a top-level module, also when a test
 # loads this file by path
 _HERE = osp.dirname(osp.abspath(__file__))

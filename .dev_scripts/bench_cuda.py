@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tools/analysis/bench_cuda.py [--json out.json] [--steps N]
+    python .dev_scripts/bench_cuda.py [--json out.json] [--steps N]
         [--rounds R] [--amp bfloat16|float16|none] [--quick]
 
 For each method and its baseline (CFine vs the CFine baseline row of
@@ -45,7 +45,7 @@ from typing import Any, Dict, List, Optional
 import torch
 import torch.nn as nn
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 

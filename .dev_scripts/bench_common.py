@@ -1,11 +1,11 @@
-"""Helpers shared by the benchmark scripts of ``tools/analysis``.
+"""Helpers shared by the development scripts of ``.dev_scripts/``.
 
 One copy of what ``benchmark.py``, ``bench_models.py``, ``bench_cuda.py``,
 ``bench_search.py`` and ``bench_rank_backends.py`` all report or feed: the
 machine a run was measured on, and deterministic synthetic features.
 
 The scripts import it as a sibling module (``import bench_common``, with
-``tools/analysis`` on ``sys.path``); torch is imported inside the functions,
+``.dev_scripts`` on ``sys.path``); torch is imported inside the functions,
 because ``benchmark.py`` measures the memory of fresh worker processes
 from their own imports on.
 """

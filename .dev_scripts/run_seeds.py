@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tools/analysis/run_seeds.py CONFIG [CONFIG ...] --work-dir DIR
+    python .dev_scripts/run_seeds.py CONFIG [CONFIG ...] --work-dir DIR
         [--seeds 0 1 2] [--keys t2i/R@1 t2i/R@5 t2i/R@10 t2i/mAP]
         [--cfg-options key=value ...] [--train-args='--no-validate ...']
         [--nice 5] [--out-md FILE] [--out-json FILE]
@@ -44,7 +44,7 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TRAIN_SCRIPT = osp.join(ROOT, 'tools', 'train.py')
 TEST_SCRIPT = osp.join(ROOT, 'tools', 'test.py')
 METRICS_FILE = 'test_metrics.json'
@@ -367,7 +367,7 @@ def to_markdown(result: Dict) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = parse_args(argv)
     argv = sys.argv[1:] if argv is None else list(argv)
-    command = shlex.join(['python', 'tools/analysis/run_seeds.py', *argv])
+    command = shlex.join(['python', '.dev_scripts/run_seeds.py', *argv])
     # the thread count changes speed (and float summation order): record it
     threads = os.environ.get('OMP_NUM_THREADS')
     if threads:

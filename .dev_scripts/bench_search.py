@@ -1,6 +1,6 @@
 """Large-gallery search: exact chunked top-k against a full sort, and faiss.
 
-    python tools/analysis/bench_search.py [--quick] [--json out.json]
+    python .dev_scripts/bench_search.py [--quick] [--json out.json]
 
 On synthetic L2-normalised features (``N x 256`` gallery, N = 10^5, or
 10^4 with ``--quick``; 1,000 / 100 queries; k = 10) it measures
