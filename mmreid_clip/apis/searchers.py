@@ -14,8 +14,12 @@ has changed since (images added, removed or replaced) raises
 :meth:`GallerySearcher.load_or_build` re-indexes the folder instead.
 Images that cannot be read are skipped, counted and named in the log; they
 never stop the indexing of the others (``docs/reliability.md``, "Search").
+
+This module holds the searchers and their queries; beside it are
+:mod:`.gallery_indexing` (encoding a folder, skipping unreadable images)
+and :mod:`.gallery_store` (saving and loading an index, the staleness
+checks and their errors). Every name stays importable from here.
 """
-import logging
 import os
 import os.path as osp
 from dataclasses import dataclass, field
@@ -24,76 +28,21 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.logging import print_log
 
 from mmreid_clip.datasets.utils import IMG_EXTENSIONS
+from .gallery_indexing import GalleryIndexingMixin, _image_problem  # noqa
+from .gallery_store import (SEARCHER_INDEX_FORMAT,  # noqa: F401
+                            GalleryStoreMixin, StaleGalleryError,
+                            StaleIndexError, _folder_changes, folder_state)
 from .inference import (ImageInput, encode_images, encode_texts, init_model,
-                        list_images, model_fingerprint)
-from .search_index import (INDEX_KINDS, FeatureIndex, build_index,
-                           import_faiss, load_index)
+                        model_fingerprint)
+from .search_index import INDEX_KINDS, FeatureIndex, import_faiss
 
 __all__ = [
     'SearchResult', 'StaleIndexError', 'StaleGalleryError', 'GallerySearcher',
     'TextPersonSearcher', 'PersonReIdentifier', 'SEARCHER_INDEX_FORMAT',
     'folder_state'
 ]
-
-SEARCHER_INDEX_FORMAT = 'mmreid_clip.GalleryIndex/1'
-
-
-class StaleIndexError(ValueError):
-    """A saved index was made by another model, weights or pipeline."""
-
-
-class StaleGalleryError(StaleIndexError):
-    """The indexed folder changed after the index was made.
-
-    Attributes:
-        root (str): The folder.
-    """
-
-    def __init__(self, message: str, root: str) -> None:
-        super().__init__(message)
-        self.root = root
-
-
-def folder_state(root: str, rel_paths: Sequence[str]) -> Dict[str, list]:
-    """``{relative path: [size, mtime_ns]}`` of image files, the folder
-    fingerprint a gallery index is checked against.
-
-    A file that cannot be stat-ed (a dangling link) gets ``[-1, -1]``.
-    """
-    state = {}
-    for rel in rel_paths:
-        try:
-            st = os.stat(osp.join(root, rel))
-            state[rel] = [int(st.st_size), int(st.st_mtime_ns)]
-        except OSError:
-            state[rel] = [-1, -1]
-    return state
-
-
-def _folder_changes(saved: Dict[str, list],
-                    now: Dict[str, list]) -> List[str]:
-    """What changed between two :func:`folder_state` results, in words."""
-    added = sorted(set(now) - set(saved))
-    removed = sorted(set(saved) - set(now))
-    replaced = sorted(p for p in set(now) & set(saved)
-                      if list(now[p]) != list(saved[p]))
-    out = []
-    for what, paths in (('added', added), ('removed', removed),
-                        ('replaced or modified', replaced)):
-        if paths:
-            out.append(f'{len(paths)} {what} (e.g. {paths[0]})')
-    return out
-
-
-def _image_problem(path: str) -> Optional[str]:
-    """Why the image ``path`` cannot be indexed, or None."""
-    if osp.islink(path) and not osp.exists(path):
-        return f'a broken symbolic link (to {os.readlink(path)!r})'
-    from mmreid_clip.datasets.text_image_dataset import image_file_problem
-    return image_file_problem(path)
 
 
 @dataclass
@@ -126,7 +75,7 @@ class SearchResult:
             indices=list(self.indices))
 
 
-class GallerySearcher:
+class GallerySearcher(GalleryIndexingMixin, GalleryStoreMixin):
     """A gallery of image features from one model, searchable and saveable.
 
     Use :class:`TextPersonSearcher` or :class:`PersonReIdentifier`; both
@@ -207,208 +156,6 @@ class GallerySearcher:
             return []
         return [osp.join(self.root, p) for p in self.rel_paths]
 
-    def index_folder(self,
-                     folder: str,
-                     recursive: bool = True,
-                     extensions: Sequence[str] = IMG_EXTENSIONS) -> int:
-        """Encode every image under ``folder`` into a new index.
-
-        An image that cannot be read (empty, corrupt, a broken link, over
-        the pixel limit) is skipped and counted (:attr:`skipped`), and the
-        skips are logged with their reasons; the others are indexed.
-
-        Args:
-            folder (str): The gallery folder.
-            recursive (bool): Include sub-folders. Defaults to True.
-            extensions (Sequence[str]): Image file endings.
-
-        Returns:
-            int: The number of images indexed.
-
-        Raises:
-            NotADirectoryError: ``folder`` is not a folder.
-            ValueError: It holds no image, or none can be read (the message
-                names the files and why).
-        """
-        root = osp.abspath(folder)
-        listed = list_images(root, recursive, extensions)
-        if not listed:
-            raise ValueError(f'no image ({", ".join(extensions)}) found in '
-                             f'{root}')
-        # stat before encoding: a file replaced meanwhile shows as changed
-        state = folder_state(root, listed)
-        skipped: Dict[str, str] = {}
-        for rel in listed:  # cheap checks first: no decoding
-            path = osp.join(root, rel)
-            if osp.islink(path) and not osp.exists(path):
-                skipped[rel] = _image_problem(path)
-            elif state[rel][0] == 0:
-                skipped[rel] = 'the file is empty (0 bytes)'
-        rel_paths = [p for p in listed if p not in skipped]
-        blocks, kept = [], []
-        for start in range(0, len(rel_paths), self.PROGRESS_EVERY):
-            chunk = rel_paths[start:start + self.PROGRESS_EVERY]
-            feats, good = self._encode_skipping(root, chunk, skipped)
-            if good:
-                blocks.append(feats)
-                kept += good
-            if len(rel_paths) > self.PROGRESS_EVERY:
-                print_log(
-                    f'encoded {start + len(chunk)} / {len(rel_paths)} '
-                    f'images of {root}',
-                    logger='current')
-        self.skipped = dict(sorted(skipped.items()))
-        if skipped:
-            shown = '\n  '.join(f'{p}: {why}'
-                                 for p, why in list(self.skipped.items())[:10])
-            more = (f'\n  ... and {len(skipped) - 10} more'
-                    if len(skipped) > 10 else '')
-            print_log(
-                f'skipped {len(skipped)} of {len(listed)} images of {root} '
-                f'that cannot be read:\n  {shown}{more}',
-                logger='current',
-                level=logging.WARNING)
-        if not kept:
-            raise ValueError(f'none of the {len(listed)} images of {root} '
-                             'can be read: ' + '; '.join(
-                                 f'{p}: {why}'
-                                 for p, why in list(self.skipped.items())[:5]))
-        feats = torch.cat(blocks)
-        index = build_index(self.index_kind, feats=feats, **self.index_cfg)
-        self.index, self.root, self.rel_paths = index, root, kept
-        self.listing = dict(recursive=bool(recursive),
-                            extensions=list(extensions))
-        self.folder_state = state
-        print_log(
-            f'indexed {len(kept)} images of {root} '
-            f'({self.index_kind} index, {feats.size(1)}-d)',
-            logger='current')
-        return len(kept)
-
-    def _encode_skipping(self, root: str, chunk: List[str],
-                         skipped: Dict[str, str]
-                         ) -> Tuple[torch.Tensor, List[str]]:
-        """Encode ``chunk``; on a failure, find the unreadable images
-        (recorded in ``skipped``) and encode the others."""
-        paths = [osp.join(root, p) for p in chunk]
-        try:
-            return encode_images(
-                self.model, paths, self.batch_size,
-                num_workers=self.num_workers), chunk
-        except (ValueError, OSError) as err:
-            first = err
-        bad = {}
-        for rel, path in zip(chunk, paths):
-            problem = _image_problem(path)
-            if problem is not None:
-                bad[rel] = problem
-        if not bad:
-            raise first  # every file decodes: a pipeline or model error
-        skipped.update(bad)
-        good = [p for p in chunk if p not in bad]
-        if not good:
-            return torch.empty(0), []
-        return encode_images(
-            self.model, [osp.join(root, p) for p in good],
-            self.batch_size,
-            num_workers=self.num_workers), good
-
-    def save(self, path: str) -> str:
-        """Write the index, the relative paths and the fingerprint.
-
-        Args:
-            path (str): Output ``.npz`` file.
-
-        Returns:
-            str: ``path``.
-        """
-        self._check_ready()
-        meta = dict(
-            format=SEARCHER_INDEX_FORMAT,
-            root=self.root,
-            rel_paths=self.rel_paths,
-            fingerprint=self.fingerprint,
-            folder_state=self.folder_state,
-            listing=self.listing,
-            skipped=self.skipped)
-        return self.index.save(path, meta)
-
-    def load(self,
-             path: str,
-             root: Optional[str] = None,
-             check_folder: bool = True) -> 'GallerySearcher':
-        """Read an index saved by :meth:`save` (by either searcher class).
-
-        Args:
-            path (str): The ``.npz`` file.
-            root (str, optional): Where the images are now; defaults to the
-                folder that was indexed (paths are stored relative to it,
-                so a moved gallery only needs ``root``).
-            check_folder (bool): Compare the folder with the fingerprint
-                saved in the index (image files added, removed or
-                replaced). Defaults to True.
-
-        Returns:
-            GallerySearcher: ``self``.
-
-        Raises:
-            StaleIndexError: The index was made by another model, other
-                weights or other pipelines (the message says which).
-            StaleGalleryError: The folder changed since it was indexed
-                (the message says how), or the index predates folder
-                fingerprints.
-            ValueError: The file is not a gallery index.
-        """
-        index, meta = load_index(path)
-        if meta.get('format') != SEARCHER_INDEX_FORMAT:
-            raise ValueError(f'{path} is a feature index but not a gallery '
-                             f'index ({SEARCHER_INDEX_FORMAT}); make it with '
-                             'TextPersonSearcher/PersonReIdentifier.save')
-        saved = meta.get('fingerprint') or {}
-        keys = sorted(set(saved) | set(self.fingerprint))
-        changed = [k for k in keys if saved.get(k) != self.fingerprint.get(k)]
-        if changed:
-            raise StaleIndexError(
-                f'index {path} was made with another model: its '
-                f'{", ".join(changed)} differ from the current model\'s. '
-                'Its features are not comparable with this model\'s queries; '
-                're-index the folder (index_folder, or --rebuild in the '
-                'demos).')
-        rel_paths = list(meta.get('rel_paths') or [])
-        if len(rel_paths) != len(index):
-            raise ValueError(f'{path}: {len(rel_paths)} paths for '
-                             f'{len(index)} features')
-        root = osp.abspath(root or meta.get('root') or '.')
-        listing = dict(meta.get('listing') or self.listing)
-        state = meta.get('folder_state')
-        if check_folder:
-            if not isinstance(state, dict):
-                raise StaleGalleryError(
-                    f'index {path} carries no fingerprint of its folder (it '
-                    'was made by an older version): cannot tell whether '
-                    f'{root} changed since. Re-index the folder '
-                    '(index_folder, or --rebuild in the demos).', root)
-            now = folder_state(
-                root,
-                list_images(root, bool(listing.get('recursive', True)),
-                            listing.get('extensions') or IMG_EXTENSIONS)
-                if osp.isdir(root) else [])
-            diff = _folder_changes(state, now)
-            if diff:
-                raise StaleGalleryError(
-                    f'index {path} does not match the folder {root} any '
-                    f'more: images {", ".join(diff)} since it was indexed. '
-                    'Its results would miss new images or show replaced '
-                    'ones; re-index the folder (index_folder, or --rebuild '
-                    'in the demos; load_or_build does it by itself).', root)
-        self.root = root
-        self.index, self.rel_paths = index, rel_paths
-        self.index_kind = index.kind
-        self.folder_state = dict(state or {})
-        self.listing = listing
-        self.skipped = dict(meta.get('skipped') or {})
-        return self
-
     def _check_ready(self) -> None:
         if self.index is None:
             raise RuntimeError(f'{type(self).__name__} has no gallery yet: '
@@ -436,52 +183,6 @@ class GallerySearcher:
             if len(out) == int(topk):
                 break
         return out
-
-    @classmethod
-    def load_or_build(cls,
-                      model: nn.Module,
-                      folder: Optional[str] = None,
-                      index_path: Optional[str] = None,
-                      rebuild: bool = False,
-                      **kwargs) -> 'GallerySearcher':
-        """The searcher of the demos: reuse a saved index when it is fresh.
-
-        With ``index_path`` pointing at an existing file and ``rebuild``
-        False, the index is loaded (one made by another model raises
-        :class:`StaleIndexError`; one whose folder changed since is rebuilt,
-        with a warning saying what changed); otherwise ``folder`` is
-        indexed and, when ``index_path`` is given, saved there.
-
-        Args:
-            model (nn.Module): The model.
-            folder (str, optional): Gallery folder (needed to build; when
-                loading it overrides the saved root).
-            index_path (str, optional): Index file to load or write.
-            rebuild (bool): Re-index even if ``index_path`` exists.
-            **kwargs: Constructor arguments.
-
-        Returns:
-            GallerySearcher: A searcher with a gallery.
-        """
-        searcher = cls(model, **kwargs)
-        if index_path and osp.isfile(index_path) and not rebuild:
-            try:
-                return searcher.load(index_path, root=folder)
-            except StaleGalleryError as err:
-                if folder is None and not osp.isdir(err.root):
-                    raise
-                folder = folder if folder is not None else err.root
-                print_log(
-                    f'{err} Re-indexing {folder} into {index_path}.',
-                    logger='current',
-                    level=logging.WARNING)
-        if folder is None:
-            raise ValueError('give the gallery folder to index (no saved '
-                             f'index at {index_path!r})')
-        searcher.index_folder(folder)
-        if index_path:
-            searcher.save(index_path)
-        return searcher
 
 
 class TextPersonSearcher(GallerySearcher):

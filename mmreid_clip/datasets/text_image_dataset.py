@@ -6,21 +6,29 @@ the file name, the name of the path field and the splits they have.
 :class:`TextImageDataset` reads and validates that shape and builds the item
 lists fixed by ``docs/design.md``; the subclasses only declare their
 differences (and CUHK-PEDES rejects its look-alike ``caption_all.json``).
+
+This module holds the dataset class: its arguments, the items built from
+the parsed entries, and the pipelines run on an item. Reading and
+validating the annotation file is :mod:`.text_image_annotations`, the
+image-file checks :mod:`.text_image_images`, and the bad-sample errors
+shared with the other datasets :mod:`.bad_samples` (still importable from
+here).
 """
 import collections
-import json
 import logging
-import os
 import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-import mmcv
 import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from mmreid_clip.registry import DATASETS, TRANSFORMS
+from .bad_samples import (BAD_SAMPLE_ACTIONS, AnnotationError, BadImageError,
+                          image_file_problem)
 from .pid_access import PidAccessMixin
+from .text_image_annotations import TextImageAnnotationMixin
+from .text_image_images import TextImageFileChecksMixin
 from .utils import compose_pipeline, log_skipped
 
 __all__ = [
@@ -28,59 +36,10 @@ __all__ = [
     'TextImageDataset', 'image_file_problem'
 ]
 
-#: What a dataset does with a bad sample: raise, or skip it (counted).
-BAD_SAMPLE_ACTIONS = ('error', 'skip')
-
-
-class AnnotationError(ValueError):
-    """An annotation file that cannot be read as the dataset's format."""
-
-
-class BadImageError(OSError):
-    """An image file that is missing, unreadable, empty or not decodable."""
-
-
-def image_file_problem(path: str) -> Optional[str]:
-    """What is wrong with the image file ``path``, or None if it decodes.
-
-    Used after the image pipeline failed, to tell a bad file (a data
-    problem, which ``on_bad_sample='skip'`` may skip) from a bug in the
-    pipeline (which must surface as it is).
-
-    Args:
-        path (str): Image file.
-
-    Returns:
-        str | None: A short description of the problem.
-    """
-    if not osp.exists(path):
-        return 'the file does not exist'
-    if not osp.isfile(path):
-        return 'the path is not a file'
-    try:
-        with open(path, 'rb') as f:
-            data = f.read()
-    except OSError as err:
-        return f'the file cannot be read ({err})'
-    if not data:
-        return 'the file is empty (0 bytes)'
-    from .transforms.loading import ImageTooLargeError, check_image_pixels
-    try:
-        check_image_pixels(data, path)
-    except ImageTooLargeError as err:
-        return str(err)
-    try:
-        img = mmcv.imfrombytes(data, flag='color')
-    except Exception as err:  # cv2.error and friends
-        return f'the file cannot be decoded ({type(err).__name__}: {err})'
-    if img is None or img.size == 0:
-        return ('the file cannot be decoded as an image (corrupt or '
-                f'truncated, {len(data)} bytes)')
-    return None
-
 
 @DATASETS.register_module()
-class TextImageDataset(PidAccessMixin, BaseDataset):
+class TextImageDataset(TextImageAnnotationMixin, TextImageFileChecksMixin,
+                       PidAccessMixin, BaseDataset):
     """Image-caption person retrieval data in the common JSON-list format.
 
     The annotation file is a JSON list with one entry per image::
@@ -237,151 +196,6 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
         self.pipeline = compose_pipeline(pipeline)
         if not lazy_init:
             self.full_init()
-
-    # ------------------------------------------------------------------
-    # reading and validating the annotation file
-
-    def _default_ann_file(self, data_root: str) -> str:
-        if not self.DEFAULT_ANN_FILES:
-            raise ValueError(f'{type(self).__name__} needs ann_file (it has '
-                             'no standard annotation file name)')
-        for name in self.DEFAULT_ANN_FILES:
-            if osp.isfile(osp.join(data_root or '', name)):
-                return name
-        # none exists: keep the first, the error names all of them
-        return self.DEFAULT_ANN_FILES[0]
-
-    def _missing_ann_file_message(self) -> str:
-        names = ' or '.join(self.DEFAULT_ANN_FILES) or 'the annotation file'
-        return (f'{self.DATASET_NAME}: annotation file {self.ann_file!r} not '
-                f'found (data_root={self.data_root!r}; expected {names}). '
-                f'Expected layout: {self.LAYOUT}. See README.md, '
-                '"Preparing datasets".')
-
-    def _read_json(self) -> list:
-        path = self.ann_file
-        if not path or not osp.isfile(path):
-            raise FileNotFoundError(self._missing_ann_file_message())
-        try:
-            with open(path, encoding='utf-8') as f:
-                data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise AnnotationError(
-                f'{path}: not valid JSON: {e.msg} at line {e.lineno}, column '
-                f'{e.colno}') from e
-        except UnicodeDecodeError as e:
-            raise AnnotationError(f'{path}: not UTF-8 text: {e}') from e
-        except RecursionError:
-            raise AnnotationError(
-                f'{path}: JSON nested too deeply to be an annotation file '
-                '(expected a list of flat entries)') from None
-        if not isinstance(data, list):
-            keys = (f' with keys {sorted(data)[:8]}'
-                    if isinstance(data, dict) else '')
-            raise AnnotationError(
-                f'{path}: expected a JSON list with one entry per image, got '
-                f'a {type(data).__name__}{keys}')
-        self._check_format(data)
-        return data
-
-    def _check_format(self, entries: list) -> None:
-        """Hook for whole-file checks before entries are parsed.
-
-        Args:
-            entries (list): The decoded JSON list.
-        """
-
-    @staticmethod
-    def _describe(entry: dict, path_key: str) -> str:
-        parts = []
-        if 'id' in entry:
-            parts.append(f'id={entry["id"]!r}')
-        if path_key in entry:
-            parts.append(f'{path_key}={entry[path_key]!r}')
-        return f' ({", ".join(parts)})' if parts else ''
-
-    def _parse_entry(self, index: int, entry) -> dict:
-        """Validate one entry; return its split, path, id and captions.
-
-        Entry-level problems raise :class:`AnnotationError`; bad captions
-        are reported through :meth:`_reject` (raised, or dropped under
-        ``on_bad_sample='skip'``), so the returned captions are the valid
-        ones.
-        """
-        file = self.ann_file
-        if not isinstance(entry, dict):
-            raise AnnotationError(
-                f'{file}: entry #{index} is a {type(entry).__name__}, '
-                f'expected an object with split, captions, {self.PATH_KEY} '
-                'and id')
-        where = f'{file}: entry #{index}{self._describe(entry, self.PATH_KEY)}'
-        for key in ('split', 'captions', self.PATH_KEY, 'id'):
-            if key not in entry:
-                hint = ''
-                other = {'file_path': 'img_path', 'img_path': 'file_path'}
-                if key == self.PATH_KEY and other.get(key) in entry:
-                    hint = (f'; it has {other[key]!r} instead: is this the '
-                            f'annotation file of another dataset?')
-                raise AnnotationError(
-                    f'{where} lacks the field {key!r} (fields: '
-                    f'{sorted(entry)}){hint}')
-        split, captions = entry['split'], entry['captions']
-        path, pid = entry[self.PATH_KEY], entry['id']
-        if not isinstance(split, str):
-            raise AnnotationError(f'{where}: "split" must be a string, got '
-                                  f'{type(split).__name__}')
-        if split not in self.SPLITS:
-            raise AnnotationError(
-                f'{where}: unknown split {split!r}; {self.DATASET_NAME} has '
-                f'{", ".join(self.SPLITS)}')
-        if not isinstance(path, str) or not path.strip():
-            raise AnnotationError(
-                f'{where}: "{self.PATH_KEY}" must be a non-empty string, got '
-                f'{path!r}')
-        # bool is an int subclass; a true/false id is a broken file
-        if not isinstance(pid, int) or isinstance(pid, bool):
-            raise AnnotationError(f'{where}: "id" must be an integer, got '
-                                  f'{type(pid).__name__} {pid!r}')
-        if not -2**63 <= pid < 2**63:
-            raise AnnotationError(
-                f'{where}: "id" {pid} is out of range (ids must fit in 64 '
-                'bits)')
-        path = self._confined(path, where)
-        if not isinstance(captions, list):
-            raise AnnotationError(
-                f'{where}: "captions" must be a list of strings, got '
-                f'{type(captions).__name__}')
-        valid = []
-        for j, caption in enumerate(captions):
-            if not isinstance(caption, str):
-                self._reject(f'{where}: caption {j} must be a string, got '
-                             f'{type(caption).__name__}')
-            elif not caption.strip():
-                self._reject(
-                    f'{where}: caption {j} is empty or only whitespace')
-            else:
-                valid.append(caption)
-        return dict(split=split, path=path, pid=pid, captions=valid)
-
-    def _confined(self, path: str, where: str) -> str:
-        """``path`` normalised, refused when it leaves the image folder."""
-        norm = osp.normpath(path)
-        outside = (osp.isabs(norm) or norm == os.pardir
-                   or norm.startswith(os.pardir + os.sep))
-        if outside and not self.allow_outside_root:
-            raise AnnotationError(
-                f'{where}: "{self.PATH_KEY}" {path!r} points outside the '
-                f'image folder {osp.abspath(self.data_prefix["img_path"])} '
-                '(an absolute path or one climbing out with ..). Fix the '
-                'entry, or pass allow_outside_root=True if the images '
-                'really are elsewhere')
-        return norm
-
-    def _reject(self, message: str) -> None:
-        """Raise :class:`AnnotationError`, or record a load-time skip."""
-        if self.on_bad_sample == 'error':
-            raise AnnotationError(message)
-        self.skipped.append(message)
 
     # ------------------------------------------------------------------
     # items
@@ -558,37 +372,6 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
                 caption_id += 1
         return items
 
-    def _check_images(self, image_rows: List[dict],
-                      img_dir: str) -> List[dict]:
-        """Raise on missing image files, or drop them (``'skip'``).
-
-        Returns:
-            list[dict]: The rows whose image exists.
-        """
-        missing = [r for r in image_rows if not osp.isfile(r['img_path'])]
-        if not missing:
-            return image_rows
-        if self.on_bad_sample == 'skip':
-            for r in missing:
-                self._reject(
-                    f'{self.ann_file}: entry #{r["index"]} (id={r["pid"]}): '
-                    f'image {r["img_path"]} does not exist; its '
-                    f'{len(r["captions"])} captions are dropped with it')
-            gone = {id(r) for r in missing}
-            return [r for r in image_rows if id(r) not in gone]
-        shown = '\n  '.join(f'entry #{r["index"]} (id={r["pid"]}): '
-                            f'{r["img_path"]}'
-                            for r in missing[:self.NUM_MISSING_SHOWN])
-        folder = ('' if osp.isdir(img_dir) else
-                  f' The image folder {img_dir} does not exist.')
-        hint = f' {self.MISSING_FILES_HINT}' if self.MISSING_FILES_HINT else ''
-        raise FileNotFoundError(
-            f'{self.ann_file}: {len(missing)} of {len(image_rows)} images of '
-            f'split {self.split!r} are missing, e.g.\n  {shown}\n'
-            f'Expected layout: {self.LAYOUT}.{folder}{hint} Pass '
-            'check_files=False to skip this check, or on_bad_sample=\'skip\' '
-            'to drop these images (counted and logged).')
-
     # ------------------------------------------------------------------
     # access
 
@@ -625,39 +408,6 @@ class TextImageDataset(PidAccessMixin, BaseDataset):
             if results is None:
                 return None
         return self.pack(results)
-
-    def _bad_image(self, idx: int, info: dict, problem: str,
-                   err: Exception) -> None:
-        """Raise :class:`BadImageError`, or count and log a train skip."""
-        image_id = info.get('image_id')
-        entry = (
-            self._image_entries[image_id] if isinstance(image_id, int)
-            and 0 <= image_id < len(self._image_entries) else None)
-        where = (f'{self.DATASET_NAME} {self.split}: item {idx} (image_id='
-                 f'{image_id}, pid={info.get("pid")}' +
-                 (f', annotation entry #{entry} of {self.ann_file}'
-                  if entry is not None else '') + ')')
-        message = (f'{where}: image {info["img_path"]}: {problem} '
-                   f'[{type(err).__name__}: {err}]')
-        if self.on_bad_sample != 'skip':
-            raise BadImageError(
-                f'{message}. Replace or remove the file, or set '
-                "on_bad_sample='skip' on the train dataset to skip such "
-                'samples (counted and logged).') from err
-        if self.test_mode:
-            raise BadImageError(
-                f"{message}. on_bad_sample='skip' does not apply to the "
-                f'{self.split!r} split: dropping an evaluation item would '
-                'change the protocol; replace or remove the file.') from err
-        self.num_bad_images += 1
-        count = self.num_bad_images
-        if count <= self.NUM_SKIPS_LOGGED or count & (count - 1) == 0:
-            print_log(
-                f'{message}; skipped (on_bad_sample=\'skip\', {count} '
-                'images skipped so far in this process)',
-                logger='current',
-                level=logging.WARNING)
-        return None
 
     def __repr__(self) -> str:
         size = len(self) if self._fully_initialized else 'not loaded'

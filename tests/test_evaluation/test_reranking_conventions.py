@@ -12,7 +12,7 @@ from mmreid_clip.evaluation import ReIDMetric
 from mmreid_clip.evaluation.functional import (RERANK_CONVENTIONS,
                                                k_reciprocal_rerank,
                                                rank_queries, summarize)
-from mmreid_clip.evaluation.functional import reranking
+from mmreid_clip.evaluation.functional import rerank_chunks, reranking
 from mmreid_clip.evaluation.metrics.reid_metric import reid_label_junk_fn
 
 GOLDEN = os.path.join(
@@ -81,9 +81,9 @@ def test_released_in_small_blocks_and_groups(monkeypatch):
     # several row blocks, query-expansion groups and Jaccard groups; the
     # golden features make every distance exact, so blocking cannot
     # change a bit
-    monkeypatch.setattr(reranking, '_BLOCK_BYTES', 12 * 110 * 16)
-    monkeypatch.setattr(reranking, '_PAIR_BUDGET', 500)
-    monkeypatch.setattr(reranking, '_ACC_BYTES', 8 * 80 * 7)
+    monkeypatch.setattr(rerank_chunks, '_BLOCK_BYTES', 12 * 110 * 16)
+    monkeypatch.setattr(rerank_chunks, '_PAIR_BUDGET', 500)
+    monkeypatch.setattr(rerank_chunks, '_ACC_BYTES', 8 * 80 * 7)
     assert len(reranking._row_blocks(110, 12 * 110)) == 7
     for case, k1, k2, lam, want in OUTPUTS[:2]:
         qf, gf = features(case)

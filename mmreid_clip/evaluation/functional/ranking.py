@@ -60,15 +60,30 @@ per row (:mod:`.rank_kernel`): same counts, no buffer besides the scores,
 and 3.6x (RSTPReid) to 11.1x (ICFG-PEDES) faster on the test-set shapes'
 score matrices (docs/benchmarks.md), because the tensor steps make several
 passes over every chunk.
+
+Layout. This module checks the inputs and runs the chunks
+(:func:`rank_queries`); beside it are :mod:`.rank_stats` (the per-query
+statistics and :func:`summarize`), :mod:`.rank_budget` (memory budget and
+chunk size), :mod:`.rank_labels` (label checks and the gallery's label
+index), :mod:`.rank_torch` (the ``'torch'`` backend) and
+:mod:`.rank_kernel` (the ``'numba'`` one). Every name stays importable
+from here.
 """
-from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .rank_budget import (_BYTES_PER_CELL,  # noqa: F401
+                          _BYTES_PER_CELL_NUMBA, DEFAULT_MEMORY_BUDGET,
+                          auto_chunk_size)
 from .rank_kernel import HAS_NUMBA, rank_rows
+from .rank_labels import ArrayLike, _as_labels, _GalleryIndex
+from .rank_stats import QueryRanks, summarize
+from .rank_torch import (_INT64_MIN, _fp32_order_keys,  # noqa: F401
+                         _level_order_keys, _rank_chunk)
 
 __all__ = [
     'QueryRanks', 'JunkFn', 'LabelJunkFn', 'DEFAULT_MEMORY_BUDGET',
@@ -77,8 +92,6 @@ __all__ = [
 
 #: Accepted values of ``rank_queries(backend=...)``.
 RANK_BACKENDS = ('auto', 'numba', 'torch')
-
-ArrayLike = Union[Tensor, np.ndarray, Sequence]
 
 #: Signature of the junk callback: given the rows ``query_slice`` of the
 #: current chunk, return a bool tensor ``(n, G)`` (True = junk: removed from
@@ -89,268 +102,6 @@ JunkFn = Callable[[slice], Optional[Tensor]]
 #: and ``cols``, the int64 ``(n, M)`` gallery indices of the items that
 #: share each query's label, return a bool ``(n, M)`` tensor (True = junk).
 LabelJunkFn = Callable[[slice, Tensor], Tensor]
-
-#: Working memory (bytes) the chunk-sized buffers may take by default.
-#: 256 MiB gives chunks of ~670 queries on a 19,848-image gallery with the
-#: torch backend, ~2,250 with numba.
-DEFAULT_MEMORY_BUDGET = 256 * 2**20
-
-# Peak bytes per (query, gallery) cell of a chunk, measured (maxrss slope
-# over chunk sizes): fp32 scores (4) are turned into int64 keys (8) and
-# freed before the int64 searchsorted output (8) exists, so 16; float64
-# scores (8) live with two int64 buffers (16) and a bool (1) while their
-# keys are built, so 32. A junk mask adds 1; the rest is margin.
-_BYTES_PER_CELL = {torch.float32: 20, torch.float64: 36}
-# The compiled kernel keeps only the scores and the junk mask (1 byte).
-_BYTES_PER_CELL_NUMBA = {torch.float32: 6, torch.float64: 10}
-
-_INT64_MIN = torch.iinfo(torch.int64).min
-
-
-class QueryRanks(NamedTuple):
-    """Per-query ranking statistics (1-D tensors of length Q).
-
-    Attributes:
-        first_rank (Tensor): int64, the 1-based rank of the first positive
-            (junk removed); 0 for a query without positives. CMC/R@K of a
-            query is ``first_rank <= K``.
-        ap (Tensor): float64 average precision; 0 without positives.
-        inp (Tensor): float64 inverse negative penalty ``m / r_m``; 0
-            without positives.
-        num_pos (Tensor): int64 number of positives ``m`` (non-junk items
-            with the query's label). Queries with 0 are to be skipped.
-    """
-    first_rank: Tensor
-    ap: Tensor
-    inp: Tensor
-    num_pos: Tensor
-
-    @property
-    def valid(self) -> Tensor:
-        """Bool mask of the queries that have at least one positive."""
-        return self.num_pos > 0
-
-
-def auto_chunk_size(num_gallery: int,
-                    memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                    dtype: torch.dtype = torch.float32,
-                    backend: str = 'torch') -> int:
-    """Number of queries per chunk that keeps the work buffers in budget.
-
-    Args:
-        num_gallery (int): G, the length of every buffer row.
-        memory_budget (int): Bytes the ``chunk x G`` buffers may take.
-        dtype (torch.dtype): The score dtype, float32 (also for fp16/bf16)
-            or float64.
-        backend (str): ``'torch'`` or ``'numba'`` (resolved, not
-            ``'auto'``): what runs the chunks.
-
-    Returns:
-        int: ``max(1, memory_budget // (B * G))`` with ``B`` the peak bytes
-        per (query, gallery) cell: 20 for float32 scores, 36 for float64
-        with the torch backend; 6 and 10 with numba (scores + junk mask).
-    """
-    table = _BYTES_PER_CELL_NUMBA if backend == 'numba' else _BYTES_PER_CELL
-    per_cell = table[torch.float64 if dtype ==
-                     torch.float64 else torch.float32]
-    return int(max(1, memory_budget // (per_cell * max(num_gallery, 1))))
-
-
-def _as_labels(labels: ArrayLike, name: str, length: int,
-               device: torch.device) -> Tensor:
-    """1-D integer label tensor on ``device``, checked against ``length``."""
-    labels = torch.as_tensor(labels)
-    if labels.dim() != 1 or labels.numel() != length:
-        raise ValueError(f'{name} must be 1-D with {length} entries (one per '
-                         f'row/column of the scores), got shape '
-                         f'{tuple(labels.shape)}')
-    # an empty list becomes a float tensor: there is no label to misread
-    if labels.numel() and (labels.is_floating_point() or labels.is_complex()):
-        raise TypeError(f'{name} must hold integer labels, got {labels.dtype}')
-    return labels.to(device=device, dtype=torch.int64)
-
-
-class _GalleryIndex:
-    """The gallery items of every label, to look positives up per query.
-
-    Building a ``chunk x G`` label-equality mask and extracting its nonzeros
-    would cost three passes over every chunk; instead the gallery indices
-    are grouped by label once (CSR layout: ``members[start_k : start_k +
-    count_k]`` are the items of the k-th distinct label, ascending), and a
-    chunk gathers its queries' groups into a ``chunk x M`` table, ``M`` the
-    largest group among them (a few to a few hundred in practice; a label
-    that covers most of the gallery would make these tables, and the chunk's
-    memory, grow towards ``chunk x G``).
-
-    Args:
-        gallery_labels (Tensor): ``(G,)`` integer labels, ``G >= 1``.
-    """
-
-    def __init__(self, gallery_labels: Tensor) -> None:
-        self.labels, inverse, self.counts = torch.unique(
-            gallery_labels, return_inverse=True, return_counts=True)
-        self.starts = self.counts.cumsum(0) - self.counts
-        # stable: items of one label stay in ascending gallery order
-        self.members = torch.argsort(inverse, stable=True)
-
-    def lookup(self, query_labels: Tensor) -> Tuple[Tensor, Tensor]:
-        """Gallery items sharing each query's label.
-
-        Args:
-            query_labels (Tensor): ``(c,)`` labels of a chunk of queries.
-
-        Returns:
-            tuple[Tensor, Tensor]: ``cols`` int64 ``(c, M)`` gallery indices
-            (padding points at item 0) and ``valid`` bool ``(c, M)``, True
-            on real entries.
-        """
-        last = self.labels.numel() - 1
-        k = torch.searchsorted(self.labels, query_labels).clamp_(max=last)
-        found = self.labels[k] == query_labels
-        count = torch.where(found, self.counts[k], 0)
-        width = int(count.max()) if count.numel() else 0
-        slots = torch.arange(width, device=query_labels.device)
-        valid = slots[None, :] < count[:, None]
-        where = (self.starts[k][:, None] +
-                 slots[None, :]).clamp_(max=self.members.numel() - 1)
-        cols = torch.where(valid, self.members[where], 0)
-        return cols, valid
-
-
-def _fp32_order_keys(scores: Tensor, rev_index: Tensor) -> Tensor:
-    """int64 keys, decreasing along the ranking, of fp32 scores (in place).
-
-    An IEEE-754 float's bit pattern read as an int32 is ordered like the
-    float for non-negative values and in reverse for negative ones; flipping
-    the 31 magnitude bits of the negative patterns makes the int order equal
-    the float order everywhere. ``-0.0`` is first mapped to ``+0.0``
-    (``-0.0 + 0.0 = +0.0`` in IEEE arithmetic): the two compare equal as
-    floats and must tie. The key is then
-
-        key_g = bits(s_g) * 2**32 + (G - 1 - g),
-
-    so a larger key means "ranked earlier", with ties going to the smaller
-    gallery index, and all keys of a row are distinct.
-
-    Args:
-        scores (Tensor): Contiguous float32 ``(c, G)``, without NaN;
-            overwritten.
-        rev_index (Tensor): int64 ``(G,)`` holding ``G - 1 - g``.
-
-    Returns:
-        Tensor: int64 ``(c, G)`` keys.
-    """
-    bits = scores.add_(0.0).view(torch.int32)
-    sign = bits >> 31  # arithmetic shift: -1 for negative floats, 0 otherwise
-    bits ^= sign.bitwise_and_(0x7FFFFFFF)
-    del sign
-    keys = torch.empty(bits.shape, dtype=torch.int64, device=bits.device)
-    keys.copy_(bits)
-    # the low 32 bits are zero after the shift; G - 1 - g < 2**31 fills them
-    return keys.bitwise_left_shift_(32).bitwise_or_(rev_index)
-
-
-def _level_order_keys(scores: Tensor, pos_cols: Tensor, pos_valid: Tensor,
-                      num_pos: Tensor, rev_index: Tensor) -> Tensor:
-    """int64 order keys for scores of any float dtype (used for float64).
-
-    64-bit scores leave no room for the index in an int64, so the score is
-    replaced by its *level* relative to the query's positives, which keeps
-    every comparison between an item and a positive (all the algorithm
-    needs): with ``lo_g = #{p in P_q : s_p < s_g}`` and ``eq_g = 1`` when some
-    positive scores exactly ``s_g``,
-
-        level_g = 2 * lo_g + eq_g,    key_g = level_g * G + (G - 1 - g).
-
-    For an item g and a positive p: ``s_g > s_p`` gives ``lo_g >= lo_p + 1``
-    hence ``level_g > level_p = 2 lo_p + 1``; ``s_g == s_p`` gives equal
-    levels (ties then go to the smaller index, as in the fp32 keys);
-    ``s_g < s_p`` gives ``level_g < level_p``.
-
-    Args:
-        scores (Tensor): ``(c, G)`` scores without NaN, not modified.
-        pos_cols (Tensor): int64 ``(c, M)`` gallery indices of positives.
-        pos_valid (Tensor): bool ``(c, M)``, True on real positives.
-        num_pos (Tensor): ``(c,)`` positives per row.
-        rev_index (Tensor): int64 ``(G,)`` holding ``G - 1 - g``.
-
-    Returns:
-        Tensor: int64 ``(c, G)`` keys.
-    """
-    width = pos_cols.size(1)
-    # +inf padding is never "< s", so searchsorted(left) counts only real
-    # positives below s; ``lo <= num_pos`` follows.
-    pos_scores = scores.gather(1, pos_cols).masked_fill_(
-        ~pos_valid, float('inf')).sort(dim=1).values
-    lo = torch.searchsorted(pos_scores, scores)
-    at_lo = pos_scores.gather(1, lo.clamp(max=width - 1))
-    eq = (at_lo == scores) & (lo < num_pos[:, None])
-    del at_lo
-    return lo.mul_(2).add_(eq).mul_(scores.size(1)).add_(rev_index)
-
-
-def _rank_chunk(scores: Tensor, pos_cols: Tensor, pos_valid: Tensor,
-                junk: Optional[Tensor], rev_index: Tensor) -> QueryRanks:
-    """Ranking statistics of one chunk of queries (see the module doc).
-
-    Args:
-        scores (Tensor): ``(c, G)`` contiguous scores without NaN, owned by
-            the callee (fp32 ones are overwritten).
-        pos_cols (Tensor): int64 ``(c, M)`` gallery indices of the items
-            with the query's label.
-        pos_valid (Tensor): bool ``(c, M)``, True on the real positives
-            (not padding, not junk).
-        junk (Tensor, optional): bool ``(c, G)``, items to drop.
-        rev_index (Tensor): int64 ``(G,)`` holding ``G - 1 - g``.
-
-    Returns:
-        QueryRanks: the chunk's rows.
-    """
-    c = scores.size(0)
-    device = scores.device
-    num_pos = pos_valid.sum(dim=1)
-    m_max = int(num_pos.max()) if c else 0
-    if m_max == 0:
-        zeros = torch.zeros(c, dtype=torch.float64, device=device)
-        return QueryRanks(num_pos.clone(), zeros, zeros.clone(), num_pos)
-
-    if scores.dtype == torch.float32:
-        keys = _fp32_order_keys(scores, rev_index)
-    else:
-        keys = _level_order_keys(scores, pos_cols, pos_valid, num_pos,
-                                 rev_index)
-    del scores
-
-    # Sorted positive keys, padded with INT64_MIN (below every real key, so
-    # sorted to the front and always counted as "<= key"): with M columns,
-    # M - u(g) is the number of *real* positives ranked before g whatever
-    # m_q is. Only the last m_max columns can hold real keys.
-    width = pos_cols.size(1)
-    pos_keys = keys.gather(1, pos_cols).masked_fill_(~pos_valid, _INT64_MIN)
-    pos_keys = pos_keys.sort(dim=1).values[:, width - m_max:].contiguous()
-    below = torch.searchsorted(pos_keys, keys, right=True)
-    del keys
-    if junk is not None:
-        below.masked_fill_(junk, m_max + 1)  # a bin that is never summed
-
-    hist = torch.zeros(c, m_max + 2, dtype=torch.int64, device=device)
-    hist.scatter_add_(
-        1, below,
-        torch.ones((), dtype=torch.int64, device=device).expand_as(below))
-    del below
-    # ranks[:, i-1] = r_i = #{g not junk: u(g) >= m_max - i + 1}
-    ranks = hist[:, 1:m_max + 1].flip(1).cumsum(1)
-
-    order = torch.arange(1, m_max + 1, device=device)
-    is_pos = order[None, :] <= num_pos[:, None]
-    precision = torch.where(is_pos,
-                            order.double()[None, :] / ranks.double(), 0.)
-    has_pos = num_pos > 0
-    ap = precision.sum(1) / num_pos.clamp(min=1).double()
-    last = ranks.gather(1, (num_pos - 1).clamp(min=0)[:, None]).squeeze(1)
-    inp = torch.where(has_pos, num_pos.double() / last.double(), 0.)
-    first = torch.where(has_pos, ranks[:, 0], 0)
-    return QueryRanks(first, ap, inp, num_pos)
 
 
 def _resolve_backend(backend: str, device: torch.device) -> str:
@@ -603,44 +354,3 @@ def rank_queries(query_feats: Optional[Tensor] = None,
         del junk
 
     return QueryRanks(*(torch.cat(field) for field in zip(*parts)))
-
-
-def summarize(ranks: QueryRanks,
-              topk: Sequence[int] = (1, 5, 10)) -> Dict[str, float]:
-    """Average the per-query statistics over the queries with a positive.
-
-    With ``V`` the queries that have at least one positive, in percent:
-
-        R@K  = 100/|V| * sum_{q in V} 1[first_rank_q <= K]
-        mAP  = 100/|V| * sum_{q in V} AP_q
-        mINP = 100/|V| * sum_{q in V} INP_q
-
-    Args:
-        ranks (QueryRanks): From :func:`rank_queries`.
-        topk (Sequence[int]): The K of the R@K entries.
-
-    Returns:
-        dict: ``'R@K'`` for each K, ``'mAP'``, ``'mINP'`` (floats, percent),
-        ``'num_valid'`` and ``'num_invalid'`` (queries without a positive,
-        left out of the averages) as ints.
-
-    Raises:
-        ValueError: no query has a positive (the averages are undefined).
-    """
-    valid = ranks.valid
-    num_valid = int(valid.sum())
-    if num_valid == 0:
-        raise ValueError(
-            f'none of the {valid.numel()} queries has a positive in the '
-            'gallery: the query and gallery labels do not overlap (or junk '
-            'removed every positive)')
-    first = ranks.first_rank[valid]
-    out: Dict[str, float] = {
-        f'R@{k}': 100.0 * float((first <= k).double().mean())
-        for k in topk
-    }
-    out['mAP'] = 100.0 * float(ranks.ap[valid].mean())
-    out['mINP'] = 100.0 * float(ranks.inp[valid].mean())
-    out['num_valid'] = num_valid
-    out['num_invalid'] = int(valid.numel()) - num_valid
-    return out

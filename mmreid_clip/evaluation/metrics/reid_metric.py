@@ -1,5 +1,10 @@
-"""Image person re-identification metric (standard and cloth-changing)."""
-import copy
+"""Image person re-identification metric (standard and cloth-changing).
+
+This module holds :class:`ReIDMetric` (collecting the samples, ranking each
+setting, the numbers); beside it are :mod:`.reid_junk` (the junk rule of
+each mode) and :mod:`.reid_settings` (the benchmark presets and the
+settings validation). Their names stay importable from here.
+"""
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -10,112 +15,21 @@ from mmengine.logging import MMLogger
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
-from mmreid_clip.evaluation.functional import (RERANK_CONVENTIONS, JunkFn,
+from mmreid_clip.evaluation.functional import (RERANK_CONVENTIONS,  # noqa
+                                               JunkFn,
                                                LabelJunkFn,
                                                k_reciprocal_rerank,
                                                rank_queries, summarize)
 from mmreid_clip.registry import METRICS
 from .args import as_int, check_ranking_args
-
-#: Modes of a setting and what they add to the junk of a query q
-#: (``docs/methods/datasets.md`` §5.2, §5.3); junk items are removed from
-#: q's ranking, the positives are the other items of q's identity.
-MODES = ('general', 'cloth-changing', 'same-clothes')
-_SETTING_KEYS = ('name', 'query', 'gallery', 'mode', 'cameras', 'camera_key')
-_CAMERA_KEYS = ('camid', 'tracklet_id')
-_DEFAULT_SETTING = dict(
-    query='query',
-    gallery='gallery',
-    mode='general',
-    cameras=None,
-    camera_key='camid')
-
-
-def _check_mode(mode: str, query_clothes: Optional[Tensor],
-                gallery_clothes: Optional[Tensor]) -> None:
-    """Raise for an unknown mode, or a clothes-aware one without clothes."""
-    if mode not in MODES:
-        raise ValueError(f'unknown ReID mode {mode!r}; choose from {MODES}')
-    if mode != 'general' and (query_clothes is None
-                              or gallery_clothes is None):
-        raise ValueError(f'mode {mode!r} needs the clothes ids of the '
-                         'queries and the gallery')
-
-
-def reid_junk_fn(mode: str,
-                 query_pids: Tensor,
-                 gallery_pids: Tensor,
-                 query_cams: Tensor,
-                 gallery_cams: Tensor,
-                 query_clothes: Optional[Tensor] = None,
-                 gallery_clothes: Optional[Tensor] = None) -> JunkFn:
-    """The junk rule of a ReID mode as a ``rank_queries`` callback.
-
-    Same pid and same camera is junk in every mode; ``cloth-changing`` also
-    drops same pid and same clothes, ``same-clothes`` same pid and other
-    clothes (``docs/methods/datasets.md`` §5.2, §5.3).
-
-    Args:
-        mode (str): One of :data:`MODES`.
-        query_pids, gallery_pids (Tensor): int64 ``(Q,)``, ``(G,)``.
-        query_cams, gallery_cams (Tensor): Camera (or tracklet) ids.
-        query_clothes, gallery_clothes (Tensor, optional): Clothes ids,
-            needed by the two clothes-aware modes.
-
-    Returns:
-        Callable: ``rows -> bool (n, G)`` junk of the queries ``rows``.
-    """
-    _check_mode(mode, query_clothes, gallery_clothes)
-
-    def junk_fn(rows: slice) -> Tensor:
-        same_pid = query_pids[rows, None] == gallery_pids[None, :]
-        removed = query_cams[rows, None] == gallery_cams[None, :]
-        if mode == 'cloth-changing':
-            removed |= query_clothes[rows, None] == gallery_clothes[None, :]
-        elif mode == 'same-clothes':
-            removed |= query_clothes[rows, None] != gallery_clothes[None, :]
-        return removed.logical_and_(same_pid)
-
-    return junk_fn
-
-
-def reid_label_junk_fn(mode: str,
-                       query_cams: Tensor,
-                       gallery_cams: Tensor,
-                       query_clothes: Optional[Tensor] = None,
-                       gallery_clothes: Optional[Tensor] = None
-                       ) -> LabelJunkFn:
-    """The junk rule of a ReID mode on the query's own-pid items only.
-
-    Same rule as :func:`reid_junk_fn`, for ``rank_queries(label_junk_fn=)``
-    with pids as the labels: junk is always "same pid and ...", so only
-    the gallery items of the query's pid (``cols``) are tested, O(M) per
-    query instead of an O(G) mask row.
-
-    Args:
-        mode (str): One of :data:`MODES`.
-        query_cams, gallery_cams (Tensor): Camera (or tracklet) ids.
-        query_clothes, gallery_clothes (Tensor, optional): Clothes ids,
-            needed by the two clothes-aware modes.
-
-    Returns:
-        Callable: ``(rows, cols) -> bool (n, M)``.
-    """
-    _check_mode(mode, query_clothes, gallery_clothes)
-
-    def label_junk_fn(rows: slice, cols: Tensor) -> Tensor:
-        removed = query_cams[rows, None] == gallery_cams[cols]
-        if mode == 'cloth-changing':
-            removed |= query_clothes[rows, None] == gallery_clothes[cols]
-        elif mode == 'same-clothes':
-            removed |= query_clothes[rows, None] != gallery_clothes[cols]
-        return removed
-
-    return label_junk_fn
+from .reid_junk import (MODES, _check_mode, reid_junk_fn,  # noqa: F401
+                        reid_label_junk_fn)
+from .reid_settings import (_CAMERA_KEYS, _DEFAULT_SETTING,  # noqa: F401
+                            _SETTING_KEYS, ReIDSettingsMixin)
 
 
 @METRICS.register_module()
-class ReIDMetric(BaseMetric):
+class ReIDMetric(ReIDSettingsMixin, BaseMetric):
     """R@K, mAP and mINP of image ReID, standard and cloth-changing.
 
     Every evaluated item carries ``img_feat`` (``D``), ``pid``, ``camid``,
@@ -230,39 +144,6 @@ class ReIDMetric(BaseMetric):
     # setting names already namespace the keys
     default_prefix: Optional[str] = ''
 
-    #: Named settings of the CC-ReID benchmarks (see the class doc).
-    PRESETS: Dict[str, List[dict]] = {
-        'ltcc': [
-            dict(name='general', mode='general'),
-            dict(name='cc', mode='cloth-changing'),
-        ],
-        'prcc': [
-            dict(
-                name='sc', query='query_sc', gallery='gallery',
-                mode='general'),
-            dict(
-                name='cc', query='query_cc', gallery='gallery',
-                mode='general'),
-        ],
-        'vc_clothes': [
-            dict(name='general', mode='general'),
-            dict(name='sc', mode='general', cameras=[2, 3]),
-            dict(name='cc', mode='general', cameras=[3, 4]),
-        ],
-        'deepchange': [
-            dict(name='general', mode='general', camera_key='tracklet_id'),
-        ],
-        'market': [dict(name='general', mode='general')],
-        # CLIP-ReID's image ReID benchmarks (datasets/reid): the standard
-        # rule. Their loaders already left the junk images (pid -1) out and
-        # keep Market-1501's distractors (pid 0) in the gallery, where no
-        # query shares their pid: they rank as ordinary negatives.
-        'market1501': [dict(name='general', mode='general')],
-        'msmt17': [dict(name='general', mode='general')],
-        'dukemtmc': [dict(name='general', mode='general')],
-        'occluded_duke': [dict(name='general', mode='general')],
-    }
-
     def __init__(self,
                  settings: Optional[Union[str, Sequence[dict]]] = None,
                  topk: Sequence[int] = (1, 5, 10),
@@ -319,71 +200,6 @@ class ReIDMetric(BaseMetric):
                 self._needs.setdefault(key, [])
                 if s['name'] not in self._needs[key]:
                     self._needs[key].append(s['name'])
-
-    @classmethod
-    def preset(cls, name: str) -> List[dict]:
-        """A copy of the settings of preset ``name`` (see :attr:`PRESETS`).
-
-        Raises:
-            KeyError: an unknown name (the message lists the presets).
-        """
-        if name not in cls.PRESETS:
-            raise KeyError(f'unknown ReIDMetric preset {name!r}; available: '
-                           f'{sorted(cls.PRESETS)}')
-        return copy.deepcopy(cls.PRESETS[name])
-
-    @classmethod
-    def resolve_settings(cls, settings: Union[str,
-                                              Sequence[dict]]) -> List[dict]:
-        """Validated settings (a list of dicts or a preset name) with every
-        key filled in, as the metric evaluates them."""
-        return cls._check_settings(settings)
-
-    @classmethod
-    def _check_settings(cls, settings: Union[str,
-                                             Sequence[dict]]) -> List[dict]:
-        """Validated settings with every key filled in."""
-        if isinstance(settings, str):
-            settings = cls.preset(settings)
-        if isinstance(settings, dict) or not settings:
-            raise ValueError('settings must be a non-empty list of dicts or '
-                             f'a preset name {sorted(cls.PRESETS)}, got '
-                             f'{settings!r}')
-        out, names = [], set()
-        for i, raw in enumerate(settings):
-            if not isinstance(raw, dict):
-                raise TypeError(f'settings[{i}] must be a dict, got {raw!r}')
-            unknown = set(raw) - set(_SETTING_KEYS)
-            if unknown:
-                raise ValueError(f'settings[{i}] has unknown keys '
-                                 f'{sorted(unknown)}; allowed: '
-                                 f'{list(_SETTING_KEYS)}')
-            if not raw.get('name') or not isinstance(raw['name'], str):
-                raise ValueError(f'settings[{i}] needs a `name` (str), got '
-                                 f'{raw!r}')
-            s = {'name': raw['name'], **_DEFAULT_SETTING, **raw}
-            name = s['name']
-            if name in names:
-                raise ValueError(f'setting name {name!r} is used twice')
-            names.add(name)
-            if s['mode'] not in MODES:
-                raise ValueError(f'setting {name!r}: mode must be one of '
-                                 f'{MODES}, got {s["mode"]!r}')
-            if s['camera_key'] not in _CAMERA_KEYS:
-                raise ValueError(f'setting {name!r}: camera_key must be one '
-                                 f'of {_CAMERA_KEYS}, got '
-                                 f'{s["camera_key"]!r}')
-            if s['cameras'] is not None:
-                if isinstance(s['cameras'], (int, str)) or not s['cameras']:
-                    raise ValueError(f'setting {name!r}: cameras must be '
-                                     'None or a non-empty list of camids, '
-                                     f'got {s["cameras"]!r}')
-                s['cameras'] = [
-                    as_int(c, f'setting {name!r} camera')
-                    for c in s['cameras']
-                ]
-            out.append(s)
-        return out
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         """Keep each sample's feature (CPU, float32) and labels.
