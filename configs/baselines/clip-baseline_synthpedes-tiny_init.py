@@ -1,5 +1,5 @@
 # The tiny CLIP baseline of the SynthPedes method comparison
-# (configs/cfine/README.md, "Measured by this implementation"): the same
+# (docs/studies/cfine_synthpedes_v1.md, Study 2): the same
 # model and data as clip-baseline_synthpedes-tiny.py, but both towers start
 # from the shared InfoNCE-pretrained tiny CLIP
 # (clip-pretrain_synthpedes-tiny.py, exported with

@@ -1,7 +1,7 @@
 # The shared starting point of the SynthPedes method comparison
-# (configs/cfine/README.md): a short CLIP-style InfoNCE training of the tiny
-# CLIP on the SynthPedes *train* split only (no validation, no test), the
-# stand-in for the pretrained CLIP the papers start from. Its checkpoint is
+# (docs/studies/cfine_synthpedes_v1.md): a short CLIP-style InfoNCE training of
+# the tiny CLIP on the SynthPedes *train* split only (no validation, no test),
+# the stand-in for the pretrained CLIP the papers start from. Its checkpoint is
 # exported to an open_clip state dict that every `*_init` config loads into
 # both towers:
 #   python tools/train.py configs/baselines/clip-pretrain_synthpedes-tiny.py \

@@ -1,5 +1,5 @@
 # Tiny CCAF on SynthCC, on CPU (minutes). Starts from the shared tiny-CLIP init
-# of the SynthPedes study (configs/cfine/README.md, "shared starting point"),
+# of the SynthPedes study (docs/studies/cfine_synthpedes_v1.md, "Shared init"),
 # the stand-in for OpenAI's CLIP weights:
 #   python tools/dataset_converters/make_synth_cc.py data/synth-cc --seed 0
 #   python tools/train.py configs/baselines/clip-pretrain_synthpedes-tiny.py \
@@ -9,7 +9,8 @@
 #       work_dirs/synth-init/clip-tiny-synthpedes-init.pth --arch clip-tiny
 #   python tools/train.py configs/ccaf/ccaf_clip-tiny_synthcc-tiny.py
 # The ablation configs (*_ablation-*.py) change only the modules; budget, data
-# and init are shared, so the rows are comparable (configs/ccaf/README.md).
+# and init are shared, so the rows are comparable
+# (docs/studies/ccaf_synthcc_v1.md).
 _base_ = [
     '../_base_/models/ccaf_vit-b16.py',
     '../_base_/datasets/synth_cc.py',
@@ -29,10 +30,8 @@ model = dict(
     num_clothes=108)
 
 stage1_epochs = 10
-# From the weak tiny init, stage 2 needs about 40 epochs (1,200 steps) before
-# the CLIP-ReID baseline leaves chance on SynthCC (8 epochs stayed at chance;
-# budget fixed on the baseline alone, before CCAF was compared:
-# configs/ccaf/README.md).
+# stage 2: 40 epochs (1,200 steps), the v1 study's budget (why:
+# docs/studies/ccaf_synthcc_v1.md).
 stage2_epochs = 40
 max_epochs = stage1_epochs + stage2_epochs
 # a small tower fine-tuned from a weak init: larger rates than ViT-B/16's

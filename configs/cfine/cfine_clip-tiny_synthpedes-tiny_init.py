@@ -1,9 +1,10 @@
-# Tiny CFine of the SynthPedes method comparison (README.md, "Measured by
-# this implementation"): cfine_clip-tiny_synthpedes-tiny.py with both towers
-# starting from the shared InfoNCE-pretrained tiny CLIP and the study's
-# budget, identical to ../baselines/clip-baseline_synthpedes-tiny_init.py
-# (same init file, epochs, batch, optimizer and schedule). The ablation
-# `*_init` configs inherit everything from here.
+# Tiny CFine of the SynthPedes method comparison
+# (docs/studies/cfine_synthpedes_v1.md, "Measured by this implementation"):
+# cfine_clip-tiny_synthpedes-tiny.py with both towers starting from the shared
+# InfoNCE-pretrained tiny CLIP and the study's budget, identical to
+# ../baselines/clip-baseline_synthpedes-tiny_init.py (same init file, epochs,
+# batch, optimizer and schedule). The ablation `*_init` configs inherit
+# everything from here.
 _base_ = ['./cfine_clip-tiny_synthpedes-tiny.py']
 init_weights = 'work_dirs/synth-init/clip-tiny-synthpedes-init.pth'
 model = dict(
@@ -11,19 +12,20 @@ model = dict(
     text_encoder=dict(pretrained=init_weights))
 
 # CFine's own optimizer structure (the official recipe, scaled to 126
-# steps; README.md gives the reasons for each change):
+# steps; docs/studies/cfine_synthpedes_v1.md gives the reasons for each
+# change):
 # - torch Adam with coupled L2, as the official code; no gradient clipping
 #   (the official run does not clip; _delete_ drops the clip_grad, AdamW and
 #   the norm/bias exemptions of the from-scratch base config).
-# - both towers at 0.1x the new parameters' rate, the official ratio; the
-#   earlier study trained them at 1x, which let the triplet gradients
-#   rewrite the towers (README.md, old recipe).
+# - both towers at 0.1x the new parameters' rate, the official ratio
+#   (docs/studies/cfine_synthpedes_v1.md gives what 1x did).
 # - weight decay 4e-5 on the image tower only (biases and norms included,
 #   as a plain torch param group), none on the text tower (the official
 #   BERT group has none) or on anything new (MGF, BN necks, CMPC W).
 # - the official rates, 1e-4 new / 1e-5 towers, unscaled: a one-seed probe
-#   on the val split (README.md) found 10x (1e-3 / 1e-4) worse after the
-#   126 steps, so the budget did not call for a larger rate.
+#   on the val split (docs/studies/cfine_synthpedes_v1.md) found 10x
+#   (1e-3 / 1e-4) worse after the 126 steps, so the budget did not call
+#   for a larger rate.
 lr_new = 1e-4
 optim_wrapper = dict(
     _delete_=True,
