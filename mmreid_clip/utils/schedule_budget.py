@@ -370,8 +370,10 @@ def schedule_budget_problems(cfg: Config) -> List[str]:
     (its tail never runs: a cosine cut short), one whose ``begin`` is at or
     after the end of training (it never runs: a warm-up that never comes)
     and, for the two-stage loop, one that crosses the stage boundary (a
-    stage-1 schedule still moving in stage 2) and an optimizer whose
-    schedulers all start later than stage 2 (its rate is flat until then).
+    stage-1 schedule still moving in stage 2), an optimizer whose
+    schedulers all start later than stage 2 (its rate is flat until then)
+    and a ``convert_to_iter_based`` scheduler placed by epoch (MMEngine
+    converts with one epoch length; the two stages' epochs differ).
     Positions are compared in the scheduler's unit: epochs when
     ``by_epoch`` (also with ``convert_to_iter_based``), iterations for an
     iteration-based loop; iteration-based schedulers of an epoch-based loop
@@ -419,6 +421,20 @@ def schedule_budget_problems(cfg: Config) -> List[str]:
             problems.append(
                 f'{name} spans epochs [{begin}, {end}), across the end of '
                 f'stage 1 (after epoch {s1})')
+        if two_stage and s.get('convert_to_iter_based') and (
+                begin > 0 or (end is not None and end < total)):
+            # MMEngine converts epochs to iterations with one epoch length
+            # (the training dataloader's), but a stage-1 epoch iterates over
+            # the feature cache in batches of stage1_batch_size: the two
+            # lengths differ in general, so the scheduler starts or ends off
+            # the epoch it names.
+            problems.append(
+                f'{name} is by_epoch with convert_to_iter_based: its epochs '
+                'are converted to iterations with the stage-2 epoch length, '
+                'but stage-1 epochs have another length (the feature cache '
+                'in batches of stage1_batch_size), so it starts or ends off '
+                'epoch boundaries; drop convert_to_iter_based (step per '
+                'epoch)')
     if two_stage and 0 < s1 < total:
         for group, begin in first_begin.items():
             if group and s1 < begin < total:

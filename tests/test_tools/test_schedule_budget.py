@@ -194,3 +194,21 @@ def test_train_epochs_flag_end_to_end(tmp_path):
     dumped = Config.fromfile(osp.join(work, osp.basename(TINY)))
     assert _by_type(dumped.param_scheduler, 'CosineAnnealingLR')['end'] == 1
     assert osp.isfile(osp.join(work, 'epoch_1.pth'))
+
+
+def test_two_stage_warns_on_epoch_schedulers_converted_to_iterations():
+    cfg = Config.fromfile(CCAF_TINY)
+    assert schedule_budget_problems(cfg) == []
+    s1 = cfg.train_cfg.stage1_epochs
+    cfg.param_scheduler.encoder[0].update(convert_to_iter_based=True)
+    assert cfg.param_scheduler.encoder[0].begin == s1
+    problems = schedule_budget_problems(cfg)
+    assert any('encoder: LinearLR is by_epoch with convert_to_iter_based'
+               in p and 'stage1_batch_size' in p for p in problems), problems
+    # from epoch 0 to the end of training nothing depends on an epoch length
+    cfg = Config.fromfile(CCAF_TINY)
+    cfg.param_scheduler.clothes_prompt[0].update(
+        convert_to_iter_based=True, begin=0,
+        end=cfg.train_cfg.max_epochs)
+    assert not any('convert_to_iter_based' in p
+                   for p in schedule_budget_problems(cfg))
