@@ -18,6 +18,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from .captions import _article, _join
 from .synth_cc_v2 import GARMENT_COLOURS
 
 __all__ = ['GARMENT_NAMES', 'describe_cc_v2', 'cc_v2_captions']
@@ -142,18 +143,6 @@ def describe_cc_v2(identity: dict, outfit: dict, direction: str) -> dict:
         shoes=(f'{_nearest(identity["shoe_colour"], _SHOE_NAMES)} '
                f'{identity["shoes"]}'),
         hat=hat)
-
-
-def _article(phrase: str) -> str:
-    if phrase.startswith(('a ', 'an ')):
-        return phrase
-    return ('an ' if phrase[:1] in 'aeiou' else 'a ') + phrase
-
-
-def _join(items: List[str]) -> str:
-    if len(items) == 1:
-        return items[0]
-    return ', '.join(items[:-1]) + ' and ' + items[-1]
 
 
 def _caption(p: dict, rng: np.random.Generator) -> str:

@@ -27,7 +27,7 @@ benchmark made with another seed is reused; the benchmarks use seeds
 import json
 import logging
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from .captions import tokenize
 from .cc_v2_captions import cc_v2_captions
@@ -252,9 +252,3 @@ def _readme(params: dict, counts: dict) -> str:
             'and manifest);',
             'reid_raw.json lists both with paths relative to this folder.',
         ])
-
-
-def corpus_annotation(root: str) -> Optional[str]:
-    """The corpus' annotation file, or None if ``root`` holds none."""
-    path = osp.join(root, ANNOTATION_FILE)
-    return path if osp.isfile(path) else None

@@ -31,7 +31,6 @@ replaced without ``--force``. Training on the same torch version and
 thread count reproduces the file; the stamp records both.
 """
 import argparse
-import hashlib
 import json
 import os
 import os.path as osp
@@ -39,6 +38,8 @@ import subprocess
 import sys
 import time
 from typing import Dict, Optional
+
+from mmreid_synth.writer import file_sha256
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = 'configs/baselines/clip-pretrain_clip-tiny-p8_synth-corpus.py'
@@ -55,14 +56,6 @@ ZERO_SHOT = (
 )
 #: The in-batch figures use this config's training batches (batch 64).
 IN_BATCH_CONFIG = ZERO_SHOT[0][1]
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -95,7 +88,7 @@ def read_stamp(out: str) -> Optional[dict]:
             record = json.load(f)
     except (OSError, ValueError):
         return None
-    if record.get('weights_sha256') != sha256(out):
+    if record.get('weights_sha256') != file_sha256(out):
         return None
     return record
 
@@ -254,10 +247,10 @@ def main(argv=None) -> dict:
         import torch
         record = dict(
             weights=args.out,
-            weights_sha256=sha256(out),
+            weights_sha256=file_sha256(out),
             arch=ARCH,
             config=CONFIG,
-            config_sha256=sha256(osp.join(ROOT, CONFIG)),
+            config_sha256=file_sha256(osp.join(ROOT, CONFIG)),
             corpus_annotation_sha256=corpus['annotation_sha256'],
             checkpoint=final,
             torch=torch.__version__,
