@@ -3,8 +3,8 @@
 #   bash tools/dist_train.sh CONFIG NPROC [train.py args...]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR and PORT as usual. The Python is
 # .venv/bin/python when there is one (else python3); PYTHON=... overrides.
-# The batch size of the config is per process. CLIP-ReID / CCAF configs
-# (TwoStageEpochBasedTrainLoop) train on one process only.
+# The batch size of the config is per process (CLIP-ReID / CCAF included:
+# docs/methods/ccaf.md section 9).
 set -e
 CONFIG=$1
 NPROC=$2

@@ -247,9 +247,16 @@ def setup_runtime(cfg: Config,
     launcher = cfg.get('launcher', 'none')
     if init_cpu_distributed(launcher) or (launcher != 'none'
                                           and not torch.cuda.is_available()):
-        cfg.model_wrapper_cfg = cpu_ddp_wrapper_cfg()
-        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
-        cfg.env_cfg.dist_cfg.backend = 'gloo'
+        wrapper = cfg.get('model_wrapper_cfg') or {}
+        # a wrapper that is not DDP (MultiOptimDataParallel) runs on CPU
+        # as it is; DDP must not be given device_ids there
+        if wrapper.get('type', 'MMDistributedDataParallel') in (
+                'MMDistributedDataParallel', 'DistributedDataParallel'):
+            cfg.model_wrapper_cfg = cpu_ddp_wrapper_cfg()
+        env_cfg = dict(cfg.get('env_cfg') or {})
+        env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {},
+                                   backend='gloo')
+        cfg.env_cfg = env_cfg
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(key)
         if loader and loader.get('num_workers', 0) == 0:

@@ -136,7 +136,7 @@ def test_no_shuffle_is_fixed_and_ordered(mode):
 
 
 @MODES
-def test_ranks_get_disjoint_equal_slices(monkeypatch, mode):
+def test_ranks_get_disjoint_equal_interleaved_batches(monkeypatch, mode):
     # every identity has a multiple of K items: no index is drawn twice
     pids = [i for i in range(23) for _ in range(4 * (1 + i % 3))]
     ds = PidDataset(pids)
@@ -153,8 +153,13 @@ def test_ranks_get_disjoint_equal_slices(monkeypatch, mode):
         global_order = s.global_batches().reshape(-1).tolist()
     assert len({len(o) for o in per_rank}) == 1
     assert len(per_rank[0]) % 8 == 0
-    # the ranks' slices, in rank order, are the one global order
-    assert sum(per_rank, []) == global_order
+    # step s of the ranks together is global batches s*W .. s*W+W-1
+    steps = len(per_rank[0]) // 8
+    assert steps * world * 8 == len(global_order)
+    assert [
+        i for step in range(steps) for rank in range(world)
+        for i in per_rank[rank][step * 8:(step + 1) * 8]
+    ] == global_order
     for a in range(world):
         for b in range(a + 1, world):
             assert not set(per_rank[a]) & set(per_rank[b])

@@ -11,16 +11,15 @@ import re
 
 import pytest
 import torch
+from helpers.two_stage_setup import TINY, small_cfg
 from mmengine.config import Config
 
-from mmreid_clip.compat import apply_patches
 from mmreid_clip.engine import ReIDRunner
 from mmreid_clip.engine.progress import ProgressLine, interactive, progress
 from mmreid_clip.utils import (choose_torch_threads, ensure_custom_hooks,
                                register_all_modules)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY = osp.join(ROOT, 'configs/ccaf/ccaf_clip-tiny_synthcc-tiny.py')
 SMALL = dict(train_ids=4, test_ids=2, outfits_per_id=2, cameras_per_outfit=2,
              frames_per_camera=2, num_cameras=4)  # 32 training images
 
@@ -34,29 +33,10 @@ def synth_cc(tmp_path_factory):
 
 
 def _two_stage_cfg(data_root: str, work_dir: str) -> Config:
-    register_all_modules()
-    apply_patches()
-    cfg = Config.fromfile(TINY)
+    cfg = small_cfg(TINY, data_root, work_dir, small=SMALL)
     for loader in ('train_dataloader', 'stage1_dataloader', 'test_dataloader',
                    'val_dataloader'):
-        ds = cfg[loader].dataset
-        ds.data_root = data_root
-        for t in ds.pipeline:
-            if t['type'] == 'Resize':
-                t['scale'] = (32, 64)
-            if t['type'] in ('JointRandomCrop', 'RandomCrop'):
-                t['crop_size'] = (64, 32)
-        cfg[loader].num_workers = 0
         cfg[loader].persistent_workers = False
-    cfg.train_dataloader.batch_size = 16
-    cfg.train_dataloader.sampler.batch_size = 16
-    m = cfg.model
-    m.image_encoder.update(arch='clip-micro', pretrained=None,
-                           img_size=(64, 32))
-    m.text_encoder.update(arch='clip-micro', pretrained=None)
-    m.head.in_channels = (64, 48)
-    m.num_classes = SMALL['train_ids']
-    m.num_clothes = SMALL['train_ids'] * SMALL['outfits_per_id']
     # stage 1: 32 cached images in batches of 12 -> 3 iterations per epoch
     cfg.train_cfg.update(max_epochs=3, stage1_epochs=2, stage1_batch_size=12,
                          val_interval=10, val_begin=10)
@@ -65,8 +45,6 @@ def _two_stage_cfg(data_root: str, work_dir: str) -> Config:
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10)
     cfg.default_hooks.logger.interval = 3
     ensure_custom_hooks(cfg, 'ProgressHook')
-    cfg.work_dir = work_dir
-    cfg.launcher = 'none'
     return cfg
 
 

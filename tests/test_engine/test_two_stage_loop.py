@@ -9,26 +9,10 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
+from helpers.two_stage_setup import BASELINE, SMALL, TINY, small_cfg
 from mmengine.runner import Runner
 
-from mmreid_clip.compat import apply_patches
-from mmreid_clip.utils import register_all_modules
-
 pytestmark = pytest.mark.slow
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY = osp.join(ROOT, 'configs/ccaf/ccaf_clip-tiny_synthcc-tiny.py')
-BASELINE = osp.join(ROOT,
-                    'configs/ccaf/ccaf_clip-tiny_synthcc-tiny_ablation-'
-                    'baseline.py')
-
-SMALL = dict(
-    train_ids=8,
-    test_ids=4,
-    outfits_per_id=2,
-    cameras_per_outfit=2,
-    frames_per_camera=2,
-    num_cameras=4)
 
 
 @pytest.fixture(scope='module')
@@ -37,42 +21,6 @@ def synth_cc(tmp_path_factory):
     root = tmp_path_factory.mktemp('synthcc')
     generate_synth_cc(str(root), seed=3, **SMALL)
     return str(root / 'LTCC_ReID')
-
-
-def small_cfg(base: str, data_root: str, work_dir: str,
-              max_epochs: int = 2) -> Config:
-    register_all_modules()
-    apply_patches()  # safe checkpoint loading, as tools/train.py does
-    cfg = Config.fromfile(base)
-    # 64x32 inputs for the micro CLIP (patch 8): resize the 128x64 images
-    for loader in ('train_dataloader', 'stage1_dataloader',
-                   'test_dataloader', 'val_dataloader'):
-        ds = cfg[loader].dataset
-        ds.data_root = data_root
-        for t in ds.pipeline:
-            if t['type'] == 'Resize':
-                t['scale'] = (32, 64)
-            if t['type'] in ('JointRandomCrop', 'RandomCrop'):
-                t['crop_size'] = (64, 32)
-        cfg[loader].num_workers = 0
-    cfg.train_dataloader.batch_size = 16
-    cfg.train_dataloader.sampler.batch_size = 16
-    m = cfg.model
-    m.image_encoder.update(arch='clip-micro', pretrained=None,
-                           img_size=(64, 32))
-    m.text_encoder.update(arch='clip-micro', pretrained=None)
-    m.head.in_channels = (64, 48)
-    m.num_classes = SMALL['train_ids']
-    if m.get('num_clothes'):
-        m.num_clothes = SMALL['train_ids'] * SMALL['outfits_per_id']
-    cfg.train_cfg.update(max_epochs=max_epochs, stage1_epochs=1,
-                         stage1_batch_size=16, val_interval=1, val_begin=2)
-    cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=3)
-    cfg.default_hooks.logger.interval = 1
-    cfg.randomness = dict(seed=0, deterministic=True)
-    cfg.work_dir = work_dir
-    cfg.launcher = 'none'
-    return cfg
 
 
 def final_metrics(runner: Runner) -> dict:

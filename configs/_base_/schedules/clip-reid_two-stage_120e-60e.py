@@ -64,3 +64,7 @@ train_cfg = dict(
     val_interval=stage2_epochs)
 val_cfg = dict()
 test_cfg = dict()
+# several processes (tools/dist_train.sh): the model steps several optimizers
+# inside its train_step, so gradients are averaged per optimizer step
+# instead of by DistributedDataParallel (docs/methods/ccaf.md §9)
+model_wrapper_cfg = dict(type='MultiOptimDataParallel', broadcast_buffers=True)

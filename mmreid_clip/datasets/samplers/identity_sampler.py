@@ -91,8 +91,11 @@ class IdentityBalancedSampler(Sampler):
 
     Distributed (both modes): every rank computes the same global order
     (same seed and epoch; ``seed=None`` is synchronised with
-    ``sync_random_seed``) and takes a disjoint, equal, contiguous run of
-    whole batches of it. Batches that do
+    ``sync_random_seed``) and takes every ``world_size``-th whole batch of
+    it, starting at its rank: training step ``s`` of the ranks together
+    covers global batches ``s*W .. s*W+W-1``, the batches one process
+    would accumulate over ``W`` micro-steps (as the official CLIP-ReID
+    DDP sampler interleaves its mini-batches). Batches that do
     not divide evenly among the ranks are dropped, so ``len(self)`` (per
     rank) is a multiple of ``batch_size`` (of K without it) and the
     dataloader should use ``drop_last=False``.
@@ -312,8 +315,7 @@ class IdentityBalancedSampler(Sampler):
     def __iter__(self) -> Iterator[int]:
         """Indices of this rank's batches, batch after batch."""
         batches = self.global_batches()
-        per_rank = len(batches) // self.world_size
-        mine = batches[self.rank * per_rank:(self.rank + 1) * per_rank]
+        mine = batches[self.rank::self.world_size]
         return iter(mine.reshape(-1).tolist())
 
     def __len__(self) -> int:

@@ -4,10 +4,11 @@ import math
 from typing import Dict, Optional, Union
 
 import torch
-from mmengine.dist import get_world_size
+from mmengine.dist import all_gather, get_rank, get_world_size
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Subset
 
 from mmreid_clip.engine.progress import progress
 from mmreid_clip.registry import LOOPS
@@ -60,6 +61,17 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
     prompts. The stage-1 shuffling is seeded by ``(seed, epoch)``, so a
     resumed run sees the same batches.
 
+    **Several processes** (``tools/dist_train.sh``; ``docs/methods/ccaf.md``
+    §9): the model is wrapped in :class:`MultiOptimDataParallel`
+    (``model_wrapper_cfg``; the CLIP-ReID configs set it), which averages
+    every optimizer's gradients over the ranks. Each rank encodes a
+    contiguous shard of the training set for the cache and the shards are
+    all-gathered in dataset order, so every rank holds the one-process
+    cache. Stage 1 then runs the same batches on every rank (the cache and
+    the seeded shuffling are shared), as the official code trains its
+    prompts on every GPU; stage 2 steps the encoder data-parallel, each
+    rank on its own P x K batches from the identity sampler.
+
     The model must implement ``stage1_views()``, ``cache_features(data)``,
     ``set_train_metainfo(metainfo)``, ``begin_stage2(epoch)`` and a
     ``train_step`` that accepts a stage-1 batch (``{'stage': 1, ...}``) —
@@ -99,11 +111,12 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
                              f'[0, max_epochs={max_epochs}]')
         if stage1_batch_size < 1:
             raise ValueError('stage1_batch_size must be >= 1')
-        if get_world_size() > 1:
-            raise NotImplementedError(
-                'TwoStageEpochBasedTrainLoop runs on one process (CLIP-ReID '
-                'and CCAF train on a single GPU): the stage-1 feature cache '
-                'and the multi-optimizer train_step are not distributed')
+        if isinstance(runner.model, DistributedDataParallel):
+            raise TypeError(
+                'TwoStageEpochBasedTrainLoop steps several optimizers inside '
+                'the model\'s train_step, which DistributedDataParallel does '
+                "not synchronise; set model_wrapper_cfg=dict(type="
+                "'MultiOptimDataParallel') in the config")
         super().__init__(
             runner,
             dataloader,
@@ -174,14 +187,42 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
                 'of the training dataloader\'s (augmented) pipeline',
                 logger='current',
                 level=logging.WARNING)
-            return DataLoader(
-                self.dataloader.dataset,
-                batch_size=self.stage1_batch_size,
-                shuffle=False,
-                collate_fn=self.dataloader.collate_fn)
-        if isinstance(cfg, DataLoader):
-            return cfg
-        return self.runner.build_dataloader(cfg, seed=self.runner.seed)
+            return self._shard(
+                DataLoader(
+                    self.dataloader.dataset,
+                    batch_size=self.stage1_batch_size,
+                    shuffle=False,
+                    collate_fn=self.dataloader.collate_fn))
+        loader = (cfg if isinstance(cfg, DataLoader) else
+                  self.runner.build_dataloader(cfg, seed=self.runner.seed))
+        return self._shard(loader)
+
+    @staticmethod
+    def _shard(loader: DataLoader) -> DataLoader:
+        """This rank's contiguous share of ``loader``'s dataset, in order.
+
+        One process: ``loader`` itself. With several, rank ``r`` of ``W``
+        takes items ``[r*N//W, (r+1)*N//W)`` (no padding, no repeats), so
+        concatenating the ranks' features in rank order restores the
+        dataset order.
+        """
+        world = get_world_size()
+        if world == 1:
+            return loader
+        dataset, rank = loader.dataset, get_rank()
+        n = len(dataset)
+        if n < world:
+            raise ValueError(f'the stage-1 dataset has {n} items, fewer '
+                             f'than the {world} processes')
+        shard = Subset(dataset, range(rank * n // world,
+                                      (rank + 1) * n // world))
+        return DataLoader(
+            shard,
+            batch_size=loader.batch_size,
+            shuffle=False,
+            num_workers=loader.num_workers,
+            collate_fn=loader.collate_fn,
+            pin_memory=loader.pin_memory)
 
     @torch.no_grad()
     def build_cache(self) -> Dict[str, torch.Tensor]:
@@ -191,9 +232,13 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
         model.eval()
         parts: Dict[str, list] = {}
         loader = self._stage1_loader()
+        world = get_world_size()
+        total = len(loader.dataset.dataset if world > 1 else loader.dataset)
+        share = (f' ({len(loader.dataset)} of them on rank {get_rank()} of '
+                 f'{world})' if world > 1 else '')
         print_log(
-            f'Stage 1: encoding the {len(loader.dataset)} training images '
-            'once with the frozen image encoder',
+            f'Stage 1: encoding the {total} training images once with the '
+            f'frozen image encoder{share}',
             logger='current',
             level=logging.INFO)
         for data in progress(loader, desc='stage-1 feature cache'):
@@ -204,6 +249,8 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
         if not parts:
             raise RuntimeError('the stage-1 dataloader yielded no batch')
         cache = {k: torch.cat(v) for k, v in parts.items()}
+        if world > 1:
+            cache = self._gather(cache)
         n = len(next(iter(cache.values())))
         print_log(
             f'Stage 1: cached {sorted(cache)} features of {n} training '
@@ -211,6 +258,25 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
             logger='current',
             level=logging.INFO)
         return cache
+
+    @staticmethod
+    def _gather(part: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """All ranks' cache shards, concatenated in rank (= dataset) order.
+
+        Shards differ in length by at most one row; each is padded to the
+        longest for ``all_gather`` and trimmed back.
+        """
+        rows = len(next(iter(part.values())))
+        sizes = [int(s) for s in all_gather(torch.tensor([rows]))]
+        longest = max(sizes)
+        out = {}
+        for key in sorted(part):
+            value = part[key]
+            pad = value.new_zeros((longest - rows, ) + value.shape[1:])
+            shards = all_gather(torch.cat([value, pad]))
+            out[key] = torch.cat(
+                [s[:size].cpu() for s, size in zip(shards, sizes)])
+        return out
 
     def run_epoch(self) -> None:
         """Run one epoch of the current stage."""
@@ -231,6 +297,11 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
         else:
             self._cache = None  # free the stage-1 cache
             self._model().begin_stage2(self._epoch - self.stage1_epochs)
+            # the epoch's length ('exhaust' identity sampling varies it) for
+            # the stage's log line; DistSamplerSeedHook sets it again
+            sampler = getattr(self.dataloader, 'sampler', None)
+            if hasattr(sampler, 'set_epoch'):
+                sampler.set_epoch(self._epoch)
             self._announce()
             super().run_epoch()
 
