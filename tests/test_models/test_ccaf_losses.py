@@ -356,16 +356,19 @@ def test_orthogonal_stop_gradient_and_weight():
 
 
 # ----------------------------------------------------------- CE with label
-# smoothing: mmpretrain's LabelSmoothLoss is CLIP-ReID's CE_ls exactly
+# smoothing: ours and mmpretrain's LabelSmoothLoss are CLIP-ReID's CE_ls
 @pytest.mark.parametrize('eps', [0.1, 0.0])
-def test_label_smooth_loss_is_spec_ce_ls(eps):
+@pytest.mark.parametrize('loss_type',
+                         ['LabelSmoothCrossEntropyLoss', 'LabelSmoothLoss'])
+def test_label_smooth_loss_is_spec_ce_ls(eps, loss_type):
     z, y = _rand(6, 5, seed=21), torch.tensor([0, 4, 2, 2, 1, 3])
+    extra = dict(num_classes=5) if loss_type == 'LabelSmoothLoss' else {}
     loss = MODELS.build(
         dict(
-            type='LabelSmoothLoss',
+            type=loss_type,
             label_smooth_val=float(eps),
-            num_classes=5,
-            loss_weight=0.25))
+            loss_weight=0.25,
+            **extra))
     ref = 0.
     for i in range(6):
         log_z = math.log(sum(math.exp(_val(v)) for v in z[i]))
@@ -376,3 +379,14 @@ def test_label_smooth_loss_is_spec_ce_ls(eps):
     assert _val(F.cross_entropy(z, y, label_smoothing=eps)) == \
         pytest.approx(ref, abs=1e-9)
     np.testing.assert_allclose(_val(loss(z.float(), y)), 0.25 * ref, atol=1e-6)
+
+
+def test_label_smooth_ce_refuses_bad_shapes_and_labels():
+    loss = MODELS.build(dict(type='LabelSmoothCrossEntropyLoss'))
+    with pytest.raises(ValueError, match='B x N logits and B labels'):
+        loss(torch.zeros(4, 3), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(IndexError):
+        loss(torch.zeros(2, 3), torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match='label_smooth_val'):
+        MODELS.build(dict(type='LabelSmoothCrossEntropyLoss',
+                          label_smooth_val=1.0))

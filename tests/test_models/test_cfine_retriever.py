@@ -1,33 +1,15 @@
+import copy
+
 import pytest
 import torch
+from helpers.micro_models import CFINE, W
 from mmpretrain.structures import DataSample
 
 from mmreid_clip.registry import MODELS
 
-W = 48  # clip-micro's projected width, shared by both towers
-
 
 def _cfg(**overrides):
-    cfg = dict(
-        type='CFine',
-        image_encoder=dict(
-            type='OpenCLIPVisionTransformer', arch='clip-micro',
-            img_size=(32, 16), output_attn=True),
-        text_encoder=dict(
-            type='OpenCLIPTextTransformer', arch='clip-micro',
-            context_length=16, output_attn=True),
-        text_global='eot',
-        # 9 image tokens: a 0.25 ratio gives K=2 per group
-        neck=dict(type='MGF', embed_dims=W, num_heads=4, img_ratio=0.25,
-                  text_ratio=0.2),
-        cfr=dict(type='CFR'),
-        fcd=dict(type='FCD', k_w=2, k_p=2),
-        losses=[
-            dict(type='CMPMLoss'),
-            dict(type='CMPCLoss', in_channels=W, num_classes=3),
-            dict(type='DiversityLoss'),
-        ],
-        sim_losses=[dict(type='TripletRankingLoss')])
+    cfg = copy.deepcopy(CFINE)
     cfg.update(overrides)
     model = MODELS.build(cfg)
     model.init_weights()

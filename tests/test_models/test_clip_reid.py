@@ -22,8 +22,9 @@ MICRO = dict(
     text_encoder=dict(type='OpenCLIPTextTransformer', arch='clip-micro'),
     head=dict(type='BNNeckHead', in_channels=(64, 48)),
     id_loss=dict(
-        type='LabelSmoothLoss', label_smooth_val=0.1, loss_weight=0.25),
-    i2t_loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1),
+        type='LabelSmoothCrossEntropyLoss', label_smooth_val=0.1,
+        loss_weight=0.25),
+    i2t_loss=dict(type='LabelSmoothCrossEntropyLoss', label_smooth_val=0.1),
     num_classes=NUM_PIDS,
     num_clothes=NUM_CLOTHES)
 

@@ -29,15 +29,13 @@ model = dict(
         type='PromptLearner', template='A photo of a {} person.', num_ctx=4),
     stage1_loss=dict(type='SupConLoss', temperature=1.0),
     id_loss=dict(
-        type='LabelSmoothLoss',
+        type='LabelSmoothCrossEntropyLoss',
         label_smooth_val=0.1,
-        mode='original',
         loss_weight=0.25),
     triplet_loss=dict(type='BatchHardTripletLoss', margin=0.3),
     triplet_keys=('f11', 'f12', 'fp'),
     i2t_loss=dict(
-        type='LabelSmoothLoss',
+        type='LabelSmoothCrossEntropyLoss',
         label_smooth_val=0.1,
-        mode='original',
         loss_weight=1.0),
     test_feat_keys=('f12', 'fp'))

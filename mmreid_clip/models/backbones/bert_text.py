@@ -22,6 +22,7 @@ from mmengine.model import BaseModule
 
 from mmreid_clip.registry import MODELS
 from mmreid_clip.models.utils.freeze import freeze
+from mmreid_clip.models.utils.value_checks import ValueCheck
 from .hub_probe import host_reachable, hub_offline
 
 __all__ = ['BertTextEncoder', 'BERT_ARCHS', 'BERT_TINY', 'BERT_BASE']
@@ -283,6 +284,7 @@ class BertTextEncoder(BaseModule):
                  frozen: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self._value_check = ValueCheck()
         if (pretrained is None) == (config is None):
             raise ValueError(
                 'give exactly one of pretrained (a BERT checkpoint folder or '
@@ -386,10 +388,12 @@ class BertTextEncoder(BaseModule):
             raise ValueError(f'text has {length} tokens but BERT has '
                              f'{self.context_length} positions; tokenize with '
                              f'context_length<={self.context_length}')
-        # data-dependent check: skipped while torch.export traces (ONNX)
-        if (not torch.compiler.is_exporting() and text.numel()
-                and (int(text.min()) < 0
-                     or int(text.max()) >= self.vocab_size)):
+        # data-dependent check: skipped while torch.export traces (ONNX) and
+        # on accelerators after the first calls (value_checks)
+        checked = (not torch.compiler.is_exporting() and text.numel()
+                   and self._value_check.due(text))
+        if checked and (int(text.min()) < 0
+                        or int(text.max()) >= self.vocab_size):
             raise ValueError(
                 f'token ids must lie in [0, {self.vocab_size}), got '
                 f'[{int(text.min())}, {int(text.max())}]: the tokenizer\'s '

@@ -4,6 +4,7 @@ from typing import Dict, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 
+from mmreid_clip.models.utils.value_checks import ValueCheck
 from mmreid_clip.registry import MODELS
 from .openclip_vision import OpenCLIPVisionTransformer
 
@@ -78,6 +79,7 @@ class OpenCLIPReIDVisionTransformer(OpenCLIPVisionTransformer):
             stride=stride,
             resize_in_file_dtype=resize_in_file_dtype,
             init_cfg=init_cfg)
+        self._value_check = ValueCheck()
         self.stride = stride
         self.sie_coef = sie_coef
         self.sie_cameras = sie_cameras
@@ -122,7 +124,9 @@ class OpenCLIPReIDVisionTransformer(OpenCLIPVisionTransformer):
         if self.sie_embed is not None and with_sie:
             if camids is None:
                 raise ValueError('SIE is on (sie_cameras > 0): pass camids')
-            if int(camids.max()) >= self.sie_cameras or int(camids.min()) < 0:
+            if self._value_check.due(camids) and (
+                    int(camids.max()) >= self.sie_cameras
+                    or int(camids.min()) < 0):
                 raise ValueError(
                     f'camera ids {camids.tolist()} outside [0, '
                     f'{self.sie_cameras}) of the SIE table')

@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
+from mmreid_clip.models.utils.value_checks import ValueCheck
 from mmreid_clip.registry import MODELS
 
 
@@ -37,6 +38,7 @@ class SharedIDHead(BaseModule):
                  init_cfg: Optional[dict] = dict(
                      type='Normal', layer='Linear', std=0.001, bias=0.)):
         super().__init__(init_cfg=init_cfg)
+        self._value_check = ValueCheck()
         if num_classes <= 0:
             raise ValueError(f'num_classes must be > 0, got {num_classes}')
         self.num_classes = num_classes
@@ -51,7 +53,8 @@ class SharedIDHead(BaseModule):
     def loss(self, img_feats: torch.Tensor, text_feats: torch.Tensor,
              pids: torch.Tensor) -> torch.Tensor:
         """Mean of the image and text cross-entropies."""
-        if pids.max() >= self.num_classes or pids.min() < 0:
+        if self._value_check.due(pids) and (pids.max() >= self.num_classes
+                                            or pids.min() < 0):
             raise ValueError(
                 f'identity label {int(pids.max())} outside [0, '
                 f'{self.num_classes}): num_classes of the ID head must '

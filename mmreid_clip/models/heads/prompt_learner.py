@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
+from mmreid_clip.models.utils.value_checks import ValueCheck
 from mmreid_clip.registry import MODELS
 
 
@@ -49,6 +50,7 @@ class PromptLearner(BaseModule):
                  init_std: float = 0.02,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self._value_check = ValueCheck()
         from mmreid_clip.datasets.tokenizers import OpenCLIPTokenizer
         if num_classes < 1 or num_ctx < 1:
             raise ValueError(f'num_classes ({num_classes}) and num_ctx '
@@ -114,9 +116,10 @@ class PromptLearner(BaseModule):
             ``B x embed_dim`` features (``num_classes`` rows for None).
         """
         ctx = self.ctx if labels is None else self.ctx[labels]
-        if labels is not None and labels.numel() and (
-                int(labels.min()) < 0
-                or int(labels.max()) >= self.num_classes):
+        checked = (labels is not None and labels.numel()
+                   and self._value_check.due(labels))
+        if checked and (int(labels.min()) < 0
+                        or int(labels.max()) >= self.num_classes):
             raise ValueError(f'prompt labels must be in [0, '
                              f'{self.num_classes}), got {labels.tolist()}')
         self._refresh_template(text_encoder)

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmreid_clip.models.utils.value_checks import ValueCheck
 from mmreid_clip.registry import MODELS
 
 __all__ = ['BatchHardTripletLoss']
@@ -49,6 +50,7 @@ class BatchHardTripletLoss(nn.Module):
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_triplet') -> None:
         super().__init__()
+        self._value_check = ValueCheck()
         if margin is not None and margin < 0:
             raise ValueError(f'margin must be >= 0 or None, got {margin}')
         self.margin = margin
@@ -92,7 +94,7 @@ class BatchHardTripletLoss(nn.Module):
         is_pos = same & ~eye
         is_neg = ~same
         valid = is_pos.any(dim=1) & is_neg.any(dim=1)
-        if not bool(valid.any()):
+        if self._value_check.due(valid) and not bool(valid.any()):
             raise ValueError(
                 'BatchHardTripletLoss: no anchor has both a positive (another '
                 'sample of its identity) and a negative in the batch; use an '

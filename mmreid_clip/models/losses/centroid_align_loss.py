@@ -45,20 +45,38 @@ class CentroidAlignLoss(nn.Module):
         self.loss_name = loss_name
 
     @staticmethod
-    def centroids(features: torch.Tensor,
+    def padded_centroids(features: torch.Tensor, labels: torch.Tensor):
+        """Identity centroids without reading a value back to the host.
+
+        Returns ``(C, P)``: ``C`` is B x D, its first ``P`` rows the mean
+        features of the identities in ``labels`` (sorted by label), the
+        other rows zero; ``P`` (a 0-d tensor) is the number of identities.
+        The group of each sample comes from a stable sort and a cumulative
+        sum instead of ``torch.unique``, whose output size would need a
+        synchronisation.
+        """
+        b = len(labels)
+        order = labels.argsort(stable=True)
+        ordered = labels[order]
+        first = torch.ones_like(ordered, dtype=torch.bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        group = torch.empty_like(order)
+        group[order] = first.long().cumsum(0) - 1
+        # B x B row-stochastic averaging matrix (rows >= P empty): one
+        # matmul, no loop.
+        assign = torch.zeros(
+            b, b, dtype=features.dtype, device=features.device)
+        assign[group, torch.arange(b, device=group.device)] = 1
+        assign = assign / assign.sum(dim=1, keepdim=True).clamp(min=1)
+        return assign @ features, first.sum()
+
+    @classmethod
+    def centroids(cls, features: torch.Tensor,
                   labels: torch.Tensor) -> torch.Tensor:
         """P x D mean features of the identities in ``labels`` (sorted by
         label)."""
-        _, inverse = torch.unique(labels, return_inverse=True)
-        # P x B row-stochastic averaging matrix: one matmul, no loop.
-        assign = torch.zeros(
-            int(inverse.max()) + 1,
-            len(labels),
-            dtype=features.dtype,
-            device=features.device)
-        assign[inverse, torch.arange(len(labels), device=inverse.device)] = 1
-        assign = assign / assign.sum(dim=1, keepdim=True)
-        return assign @ features
+        padded, num = cls.padded_centroids(features, labels)
+        return padded[:int(num)]
 
     def forward(self, features: torch.Tensor, target_features: torch.Tensor,
                 labels: torch.Tensor) -> torch.Tensor:
@@ -88,5 +106,9 @@ class CentroidAlignLoss(nn.Module):
             target_features = target_features.detach()
         x = features if features.dtype == torch.float64 else features.float()
         t = target_features.to(x.dtype)
-        diff = self.centroids(x, labels) - self.centroids(t, labels)
-        return self.loss_weight * diff.pow(2).mean()
+        mine, num = self.padded_centroids(x, labels)
+        theirs, _ = self.padded_centroids(t, labels)
+        # the mean over the P x D entries of the P real centroids (the
+        # padding rows are zero on both sides)
+        diff = mine - theirs
+        return self.loss_weight * diff.pow(2).sum() / (num * x.shape[1])

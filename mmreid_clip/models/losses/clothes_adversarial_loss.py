@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmreid_clip.models.utils.value_checks import ValueCheck
 from mmreid_clip.registry import MODELS
 
 __all__ = ['ClothesAdversarialLoss', 'scaled_cosine_logits']
@@ -74,6 +75,7 @@ class ClothesAdversarialLoss(nn.Module):
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_cfm') -> None:
         super().__init__()
+        self._value_check = ValueCheck()
         if not 0 <= epsilon <= 1:
             raise ValueError(f'epsilon must be in [0, 1], got {epsilon}')
         self.epsilon = epsilon
@@ -114,9 +116,8 @@ class ClothesAdversarialLoss(nn.Module):
         loss = -(q * log_p).sum(dim=1).mean()
         return self.loss_weight * loss
 
-    @staticmethod
-    def _check(z: torch.Tensor, clothes_ids: torch.Tensor, pids: torch.Tensor,
-               p2c: torch.Tensor) -> None:
+    def _check(self, z: torch.Tensor, clothes_ids: torch.Tensor,
+               pids: torch.Tensor, p2c: torch.Tensor) -> None:
         name = 'ClothesAdversarialLoss'
         if z.dim() != 2:
             raise ValueError(f'{name} expects B x N_clo logits, got '
@@ -130,6 +131,8 @@ class ClothesAdversarialLoss(nn.Module):
                              f'(one column per logit), got {tuple(p2c.shape)}')
         if b == 0:
             raise ValueError(f'{name}: empty batch')
+        if not self._value_check.due(pids):
+            return
         if int(pids.min()) < 0 or int(pids.max()) >= p2c.shape[0]:
             raise ValueError(f'{name}: pids must be in [0, {p2c.shape[0]}) '
                              '(rows of pid2clothes), got '

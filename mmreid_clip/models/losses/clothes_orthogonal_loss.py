@@ -4,6 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmreid_clip.models.utils.value_checks import ValueCheck
 from mmreid_clip.registry import MODELS
 
 __all__ = ['ClothesOrthogonalLoss']
@@ -37,6 +38,7 @@ class ClothesOrthogonalLoss(nn.Module):
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_cfm') -> None:
         super().__init__()
+        self._value_check = ValueCheck()
         self.detach_prototypes = detach_prototypes
         self.loss_weight = loss_weight
         self.loss_name = loss_name
@@ -66,7 +68,9 @@ class ClothesOrthogonalLoss(nn.Module):
                 clothes_ids.numel() == 0:
             raise ValueError(f'ClothesOrthogonalLoss got {clothes_ids.numel()}'
                              f' clothes_ids for {features.shape[0]} features')
-        if int(clothes_ids.min()) < 0 or int(clothes_ids.max()) >= n_clo:
+        if self._value_check.due(clothes_ids) and (
+                int(clothes_ids.min()) < 0
+                or int(clothes_ids.max()) >= n_clo):
             raise ValueError('ClothesOrthogonalLoss: clothes_ids must be in '
                              f'[0, {n_clo}) (rows of clothes_prototypes), got '
                              f'{int(clothes_ids.min())}..'

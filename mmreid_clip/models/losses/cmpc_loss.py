@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmreid_clip.models.utils.value_checks import ValueCheck
 from mmreid_clip.registry import MODELS
 from .cmpm_loss import as_levels, check_level_weights
 
@@ -56,6 +57,7 @@ class CMPCLoss(nn.Module):
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_cmpc') -> None:
         super().__init__()
+        self._value_check = ValueCheck()
         if num_classes <= 0 or in_channels <= 0:
             raise ValueError('in_channels and num_classes must be > 0, got '
                              f'{in_channels}, {num_classes}')
@@ -84,7 +86,8 @@ class CMPCLoss(nn.Module):
         return v_proj @ w_norm, t_proj @ w_norm
 
     def _check_labels(self, pids: torch.Tensor) -> None:
-        if pids.min() < 0 or pids.max() >= self.num_classes:
+        if self._value_check.due(pids) and (pids.min() < 0 or pids.max()
+                                            >= self.num_classes):
             raise ValueError(
                 f'identity labels span [{int(pids.min())}, '
                 f'{int(pids.max())}], outside [0, {self.num_classes}): '

@@ -78,12 +78,16 @@ class TripletRankingLoss(nn.Module):
         if self.mining == 'violating' and self.dummy_triplet:
             # No triplet on this side: the official code falls back to the
             # last anchor and its first negative (all anchors have a
-            # negative as soon as the batch holds two identities).
+            # negative as soon as the batch holds two identities). Both
+            # candidates are computed and where() picks one, so the choice
+            # needs no value on the host (argmax of a bool row: its first
+            # True); the gradient flows through the chosen one only.
             last = sim.shape[0] - 1
-            if not bool(use.any()) and bool(has_neg[last]):
-                first_neg = int(is_neg[last].nonzero()[0])
-                loss = (self.margin - sim[last, last] +
-                        sim[last, first_neg]).clamp(min=0)
+            first_neg = is_neg[last].to(torch.uint8).argmax()
+            dummy = (self.margin - sim[last, last] +
+                     sim[last, first_neg]).clamp(min=0)
+            fall_back = ~use.any() & has_neg[last]
+            loss = torch.where(fall_back, dummy, loss)
         return loss
 
     def forward(self, sim: torch.Tensor, pids: torch.Tensor) -> torch.Tensor:

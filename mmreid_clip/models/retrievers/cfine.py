@@ -6,6 +6,7 @@ import torch.nn as nn
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 
+from mmreid_clip.models.utils import compile_submodules
 from mmreid_clip.registry import MODELS
 from .clip_text_image import assign_features, pids_from_samples
 
@@ -50,6 +51,10 @@ class CFine(BaseModel):
             :class:`TextImageDataPreprocessor` with the ImageNet statistics
             the official code uses (cfine.md §2).
         init_cfg (dict, optional): Defaults to None.
+        compile_encoders (dict, optional): ``torch.compile`` keyword
+            arguments for the image and text encoders (compiled in place,
+            checkpoints unchanged; see :func:`compile_submodules`). None
+            (default) runs them eagerly.
     """
 
     def __init__(self,
@@ -62,7 +67,8 @@ class CFine(BaseModel):
                  sim_losses: Sequence[dict] = (),
                  text_global: str = 'cls',
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 compile_encoders: Optional[dict] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(
                 type='TextImageDataPreprocessor',
@@ -76,6 +82,7 @@ class CFine(BaseModel):
         self.text_global = text_global
         self.image_encoder = MODELS.build(image_encoder)
         self.text_encoder = MODELS.build(text_encoder)
+        compile_submodules(self, compile_encoders)
         self.neck = MODELS.build(neck)
         self.cfr = MODELS.build(cfr) if cfr else None
         self.fcd = MODELS.build(fcd) if fcd else None

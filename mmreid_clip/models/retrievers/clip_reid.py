@@ -8,17 +8,31 @@ from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapperDict
 from mmpretrain.structures import DataSample
 
+from mmreid_clip.models.utils import compile_submodules
 from mmreid_clip.registry import MODELS
 
 
-def _meta_tensor(samples: Sequence[DataSample], key: str,
-                 device: torch.device) -> torch.Tensor:
+def _meta_tensor(samples: Sequence[DataSample],
+                 key: str,
+                 device: torch.device,
+                 upper: Optional[int] = None) -> torch.Tensor:
+    """A metainfo field of every sample as a LongTensor on ``device``.
+
+    ``upper``: the values must be in ``[0, upper)``, checked on the host
+    values before they reach the device (no synchronisation).
+    """
     try:
         values = [int(s.metainfo[key]) for s in samples]
     except KeyError:
         raise KeyError(f'data samples lack {key!r}; is the dataset a '
                        'cloth-changing ReID dataset packed with '
                        'PackReIDInputs?') from None
+    if upper is not None and values and not 0 <= min(values) <= max(
+            values) < upper:
+        raise ValueError(
+            f'{key} values {min(values)}..{max(values)} outside [0, '
+            f'{upper}): training ids must be the contiguous ids of the '
+            'training split (check num_classes / num_clothes)')
     return torch.tensor(values, dtype=torch.long, device=device)
 
 
@@ -74,6 +88,10 @@ class CLIPReID(BaseModel):
             True encodes the cache as stage 2 and inference do.
         data_preprocessor: Config of the data preprocessor.
         init_cfg: mmengine init config.
+        compile_encoders: ``torch.compile`` keyword
+            arguments for the image and text encoders (compiled in place,
+            checkpoints unchanged; see :func:`compile_submodules`). None
+            (default) runs them eagerly.
     """
 
     def __init__(self,
@@ -88,18 +106,16 @@ class CLIPReID(BaseModel):
                      num_ctx=4),
                  stage1_loss: dict = dict(type='SupConLoss'),
                  id_loss: dict = dict(
-                     type='LabelSmoothLoss',
+                     type='LabelSmoothCrossEntropyLoss',
                      label_smooth_val=0.1,
-                     mode='original',
                      loss_weight=0.25),
                  triplet_loss: dict = dict(
                      type='BatchHardTripletLoss', margin=0.3,
                      loss_weight=1.0),
                  triplet_keys: Sequence[str] = ('f11', 'f12', 'fp'),
                  i2t_loss: dict = dict(
-                     type='LabelSmoothLoss',
+                     type='LabelSmoothCrossEntropyLoss',
                      label_smooth_val=0.1,
-                     mode='original',
                      loss_weight=1.0),
                  ifp: Optional[dict] = None,
                  cfm: Optional[dict] = None,
@@ -108,13 +124,15 @@ class CLIPReID(BaseModel):
                  cache_with_sie: bool = False,
                  data_preprocessor: Optional[dict] = dict(
                      type='ReIDDataPreprocessor'),
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 compile_encoders: Optional[dict] = None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.image_encoder = MODELS.build(image_encoder)
         text_encoder = dict(text_encoder)
         text_encoder['frozen'] = True
         self.text_encoder = MODELS.build(text_encoder)
+        compile_submodules(self, compile_encoders)
         self.head = MODELS.build(head, default_args=dict(
             num_classes=num_classes))
         missing = set(test_feat_keys) - set(getattr(self.head, 'keys', ()))
@@ -329,7 +347,8 @@ class CLIPReID(BaseModel):
 
     def _stage2_losses(self, inputs, data_samples):
         device = inputs['images'].device
-        pids = _meta_tensor(data_samples, 'pid', device)
+        pids = _meta_tensor(data_samples, 'pid', device,
+                            upper=self.num_classes)
         camids = (_meta_tensor(data_samples, 'camid', device)
                   if self.use_camids else None)
         with_shield = self.ifp is not None and self.ifp.needs_shield_branch
@@ -360,13 +379,9 @@ class CLIPReID(BaseModel):
             losses, raw = self._stage2_losses(inputs, samples)
         if self._cfm_active():
             device = inputs['images'].device
-            clothes = _meta_tensor(samples, 'clothes_id', device)
+            clothes = _meta_tensor(samples, 'clothes_id', device,
+                                   upper=self.num_clothes)
             pids = _meta_tensor(samples, 'pid', device)
-            if clothes.numel() and int(clothes.max()) >= self.num_clothes:
-                raise ValueError(
-                    f'clothes id {int(clothes.max())} >= num_clothes='
-                    f'{self.num_clothes}: training clothes ids must be the '
-                    'contiguous ids of the training split')
             feats = {k: raw[k] for k in self.cfm.feature_keys}
             refresh = (self._u_cache is None
                        or self._stage2_iter % self.cfm.examine_every == 0)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 
+from mmreid_clip.models.utils import compile_submodules
 from mmreid_clip.registry import MODELS
 
 
@@ -64,6 +65,10 @@ class CLIPTextImageReID(BaseModel):
         data_preprocessor (dict, optional): Defaults to
             :class:`TextImageDataPreprocessor`.
         init_cfg (dict, optional): Defaults to None.
+        compile_encoders (dict, optional): ``torch.compile`` keyword
+            arguments for the image and text encoders (compiled in place,
+            checkpoints unchanged; see :func:`compile_submodules`). None
+            (default) runs them eagerly.
     """
 
     def __init__(self,
@@ -72,13 +77,15 @@ class CLIPTextImageReID(BaseModel):
                  losses: Sequence[dict] = (dict(type='SDMLoss'), ),
                  id_head: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 compile_encoders: Optional[dict] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='TextImageDataPreprocessor')
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.image_encoder = MODELS.build(image_encoder)
         self.text_encoder = MODELS.build(text_encoder)
+        compile_submodules(self, compile_encoders)
         self.losses = nn.ModuleList(MODELS.build(cfg) for cfg in losses)
         names = [loss.loss_name for loss in self.losses]
         if len(set(names)) != len(names):

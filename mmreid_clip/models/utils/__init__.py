@@ -1,3 +1,4 @@
+from .compile import compile_submodules
 from .freeze import freeze
 from .reid_data_preprocessor import ReIDDataPreprocessor
 from .text_image_data_preprocessor import TextImageDataPreprocessor
@@ -7,6 +8,6 @@ from .vocab import text_vocab_size
 
 __all__ = [
     'ReIDDataPreprocessor', 'TextImageDataPreprocessor', 'TokenGroups',
-    'TokenSelector', 'compute_num_selected', 'freeze', 'select_tokens',
-    'text_vocab_size'
+    'TokenSelector', 'compile_submodules', 'compute_num_selected', 'freeze',
+    'select_tokens', 'text_vocab_size'
 ]
