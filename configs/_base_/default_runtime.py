@@ -27,6 +27,10 @@ default_hooks = dict(
     # identity classifiers must have as many classes as the training set
     # has identities: checked before the first iteration
     num_classes_check=dict(type='NumClassesCheckHook'),
+    # several processes: buffers (BatchNorm statistics) averaged over the
+    # ranks after every epoch, so all ranks validate, and the checkpoint
+    # holds, one model (docs/reliability.md, "Distributed runs")
+    sync_buffers=dict(type='SyncBuffersHook'),
 )
 
 env_cfg = dict(

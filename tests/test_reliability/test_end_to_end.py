@@ -213,6 +213,77 @@ def test_two_processes_match_one(synth_root, tmp_path):
             g1[step]['grad_norm'], rel=1e-4)
 
 
+def test_cfine_two_processes_match_one_accumulating(synth_root, tmp_path):
+    """CFine's losses are batch-level (CMPM and the triplet over in-batch
+    pairs, BatchNorm in MGF), so 2 x 8 is not 1 x 16. What DDP must give is
+    the one-process computation that accumulates the same two batches per
+    step: the identity sampler hands step s of the ranks global batches
+    2s and 2s + 1, the two batches one process with
+    ``accumulative_counts=2`` steps on. Rank 0's losses are the one
+    process's losses of the odd micro-steps and the gradient norms of the
+    updates agree, exactly.
+
+    The metrics are not compared with the one-process run: BatchNorm's
+    running statistics (used at inference) are updated once per batch by
+    one process and averaged over the ranks after the epoch by two. What
+    is checked instead: the 2-process validation equals a 1-process
+    ``tools/test.py`` of the 2-process checkpoint, i.e. every rank
+    evaluated the saved model (without SyncBuffersHook each rank kept its
+    own statistics and the two disagreed)."""
+    extra = [
+        'model.losses.1.num_classes=8',
+        'train_dataloader.dataset.pipeline.2.prob=0.0',
+        'train_dataloader.batch_size=8',
+        'train_dataloader.sampler.type=IdentityBalancedSampler',
+        'train_dataloader.sampler.num_instances=2',
+        'train_dataloader.sampler.batch_size=8',
+        # the same 4 batches every epoch for any number of ranks that
+        # divides 4, and the logged losses per iteration (no smoothing)
+        'train_dataloader.sampler.mode=balanced',
+        'log_processor.window_size=1',
+        # the warm-up by epoch: by iteration it would count one process's
+        # micro-steps, twice the ranks' steps
+        'param_scheduler.0.convert_to_iter_based=False',
+        'val_dataloader.batch_size=4', 'test_dataloader.batch_size=4'
+    ]
+
+    def cfine_options(work, *more):
+        opts = options(synth_root, work, 1, *extra, *more)
+        return [o for o in opts if not o.startswith('model.id_head')]
+
+    one = start([sys.executable, 'tools/train.py', CFINE] + cfine_options(
+        str(tmp_path / 'one'), 'optim_wrapper.accumulative_counts=2'))
+    two = start(['bash', 'tools/dist_train.sh', CFINE, '2'] +
+                cfine_options(str(tmp_path / 'two')),
+                PYTHON=sys.executable,
+                PORT=free_port())
+    finish(one, two)
+    rows_one, rows_two = runs(str(tmp_path / 'one'))[-1], runs(
+        str(tmp_path / 'two'))[-1]
+    micro = {r['step']: r for r in rows_one if 'loss' in r}
+    steps = {r['step']: r for r in rows_two if 'loss' in r}
+    assert sorted(micro) == [1, 2, 3, 4] and sorted(steps) == [1, 2]
+    for step, row in steps.items():
+        for key in ('loss', 'loss_cmpm', 'loss_cmpc', 'loss_triplet'):
+            assert row[key] == pytest.approx(
+                micro[2 * step - 1][key], rel=1e-5, abs=1e-4), (step, key)
+        assert row['grad_norm'] == pytest.approx(
+            micro[2 * step]['grad_norm'], rel=1e-4), step
+    out = str(tmp_path / 'test.json')
+    finish(start([
+        sys.executable, 'tools/test.py', CFINE,
+        str(tmp_path / 'two' / 'epoch_1.pth'), '--work-dir',
+        str(tmp_path / 'test'), '--out', out, '--cfg-options',
+        f'test_dataloader.dataset.data_root={synth_root}',
+        'model.losses.1.num_classes=8', 'test_dataloader.batch_size=4'
+    ]))
+    with open(out) as f:
+        tested = json.load(f)
+    (validated, ) = val_rows(rows_two)
+    for key in METRICS:
+        assert tested[key] == pytest.approx(validated[key], abs=1e-6), key
+
+
 # ----------------------------------------------------------------------
 # tools/test.py, in this process
 
