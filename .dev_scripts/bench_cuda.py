@@ -15,7 +15,12 @@ step(s)) with the config's optimizer wrappers switched to autocast
 batch sizes (the papers': CFine 32 pairs, CCAF / CLIP-ReID 64 = 16 ids x 4
 images), and reports samples/s, the method / baseline step-time ratio and
 the peak GPU memory of each (``torch.cuda.max_memory_allocated``, the
-model, optimizer state and activations of a step).
+model, optimizer state and activations of a step), and the GFLOP per sample
+of a step (one step counted under ``FlopCounterMode`` at the timed batch;
+``bench_flops.py``) with the MFU it gives against the device's dense peak
+(``bench_flops.PEAK_TFLOPS``; omitted for a device not in the table).
+``gpu_session.py`` runs every GPU figure (eager, compiled, largest batch)
+in one command.
 
 The batch is synthetic but shaped like the real one: uint8 images at the
 config's input size (CCAF also its shielding view), token ids of caption
@@ -34,9 +39,7 @@ alternating method and baseline round by round, and keeps its best round.
 autocast (the code path of the tests, not a measurement).
 """
 import argparse
-import json
 import math
-import os
 import os.path as osp
 import sys
 import time
@@ -109,8 +112,7 @@ def _uint8_images(batch: int, img_size: tuple,
         0, 256, (batch, 3, *img_size), generator=gen, dtype=torch.uint8)
 
 
-def text_image_batch(cfg, model: nn.Module, batch: int,
-                     seed: int = 0) -> dict:
+def text_image_batch(cfg, model: nn.Module, batch: int, seed: int = 0) -> dict:
     """A CUHK-PEDES-shaped batch of ``batch`` random image-caption pairs."""
     from mmpretrain.structures import DataSample
 
@@ -152,15 +154,24 @@ def cloth_changing_metainfo(num_pids: int, num_clothes: int) -> dict:
         num_pids=num_pids, num_clothes=num_clothes, pid2clothes=p2c.numpy())
 
 
-def cloth_changing_batch(cfg, batch: int, seed: int = 0,
+def cloth_changing_batch(cfg,
+                         batch: int,
+                         seed: int = 0,
                          instances: int = 4) -> dict:
     """A P x K batch (``instances`` images per person) with camera and
-    clothes labels and a shielding view."""
+    clothes labels and a shielding view.
+
+    When P would exceed the config's identities (a batch-size search past
+    ``4 x num_classes``), K doubles until P fits: every sample still has
+    its identity's positives.
+    """
     from mmpretrain.structures import DataSample
+    num_pids = int(cfg.model['num_classes'])
+    while batch // instances > num_pids:
+        instances *= 2
     if batch % instances:
         raise ValueError(f'batch {batch} is not a multiple of {instances}')
     gen = torch.Generator().manual_seed(seed)
-    num_pids = int(cfg.model['num_classes'])
     num_clothes = cfg.model.get('num_clothes') or num_pids
     meta = cloth_changing_metainfo(num_pids, num_clothes)
     p2c = torch.as_tensor(meta['pid2clothes'])
@@ -261,8 +272,17 @@ def run(quick: bool = False,
         rounds: int = 3,
         warmup: int = 3,
         batch: Optional[int] = None,
-        pairs: Optional[List[str]] = None) -> Dict[str, Any]:
-    """Time the pairs (default: all); see the module docstring."""
+        pairs: Optional[List[str]] = None,
+        flops: bool = True) -> Dict[str, Any]:
+    """Time the pairs (default: all); see the module docstring.
+
+    With ``flops``, one more step of each side runs under
+    ``FlopCounterMode`` (``bench_flops.count_step_flops``, at the timed
+    batch on the timed device) before the timing; the rows gain GFLOP per
+    sample, achieved TFLOP/s and MFU (None where the device's peak is not
+    in ``bench_flops.PEAK_TFLOPS``).
+    """
+    import bench_flops
     bm._ensure_registered()
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if quick:
@@ -275,6 +295,8 @@ def run(quick: bool = False,
     unknown = set(pairs or []) - set(known)
     if unknown:
         raise ValueError(f'unknown pairs {sorted(unknown)}; known: {known}')
+    machine = machine_info(device)
+    peak, peak_note = bench_flops.peak_tflops(machine.get('gpu'), amp)
     rows = []
     for pair in PAIRS:
         if pairs and pair['name'] not in pairs:
@@ -285,14 +307,21 @@ def run(quick: bool = False,
             side: prepare(pair[key], device, amp, batch)
             for side, key in zip(('method', 'reference'), keys)
         }
+        counted = {
+            side: bench_flops.count_step_flops(s['model'], s['data'],
+                                               s['optim'])
+            for side, s in sides.items()
+        } if flops else {}
         t = time_pair(sides, device, steps, rounds, warmup)
         row = dict(
             name=pair['name'],
             size='clip-tiny' if quick else pair['size'],
             method=pair['label'],
             reference=pair['ref_label'],
-            configs={s: pair[k]
-                     for s, k in zip(('method', 'reference'), keys)},
+            configs={
+                s: pair[k]
+                for s, k in zip(('method', 'reference'), keys)
+            },
             batch=sides['method']['batch'],
             ratio=t['method']['step_s'] / t['reference']['step_s'])
         for side in ('method', 'reference'):
@@ -303,18 +332,46 @@ def run(quick: bool = False,
             row[side + '_peak_gib'] = (None if t[side]['peak_bytes'] is None
                                        else t[side]['peak_bytes'] / 2**30)
             row[side + '_params_m'] = sides[side]['params'] / 1e6
+            row.update(
+                flop_columns(side, counted.get(side), sides[side]['batch'],
+                             t[side]['step_s'], peak))
         rows.append(row)
         del sides
         if device.startswith('cuda'):
             torch.cuda.empty_cache()
     return dict(
-        machine=machine_info(device),
+        machine=machine,
         quick=bool(quick),
         amp=amp,
+        peak_tflops=peak,
+        peak_note=peak_note,
         steps=steps,
         rounds=rounds,
         warmup=warmup,
         rows=rows)
+
+
+def flop_columns(prefix: str, flops: Optional[int], batch: int, step_s: float,
+                 peak: Optional[float]) -> Dict[str, Any]:
+    """``<prefix>_gflop_per_sample``, ``_tflops`` (achieved) and ``_mfu``
+    (achieved / ``peak`` TFLOP/s; None without a count or a peak)."""
+    if flops is None:
+        keys = ('gflop_per_sample', 'tflops', 'mfu')
+        return {f'{prefix}_{k}': None for k in keys}
+    tflops = flops / step_s / 1e12
+    return {
+        f'{prefix}_gflop_per_sample': flops / batch / 1e9,
+        f'{prefix}_tflops': tflops,
+        f'{prefix}_mfu': None if peak is None else tflops / peak
+    }
+
+
+def _pct(v: Optional[float]) -> str:
+    return '-' if v is None else f'{100 * v:.1f}%'
+
+
+def _num(v: Optional[float], nd: int = 1) -> str:
+    return '-' if v is None else f'{v:.{nd}f}'
 
 
 def _gib(v: Optional[float]) -> str:
@@ -328,13 +385,14 @@ def format_report(report: Dict[str, Any]) -> str:
             f'{m["torch"]}, CUDA {m.get("cuda_version")}, '
             f'autocast {report["amp"]}, '
             f'best of {report["rounds"]} rounds x {report["steps"]} steps, '
-            f'{m["date"]}')
+            f'{m["date"]}; MFU against {report.get("peak_note")}')
     lines = [
-        head, '',
-        '| size | method | baseline | batch | method samples/s | '
+        head, '', '| size | method | baseline | batch | method samples/s | '
         'baseline samples/s | '
         'step ratio (method / baseline) | method peak GiB | '
-        'baseline peak GiB |', '|---|---|---|---|---|---|---|---|---|'
+        'baseline peak GiB | method GFLOP/sample | baseline GFLOP/sample | '
+        'method MFU | baseline MFU |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|'
     ]
     for r in report['rows']:
         lines.append(f'| {r["size"]} | {r["method"]} | {r["reference"]} | '
@@ -342,7 +400,11 @@ def format_report(report: Dict[str, Any]) -> str:
                      f'{r["method_samples_per_s"]:.1f} | '
                      f'{r["reference_samples_per_s"]:.1f} | '
                      f'{r["ratio"]:.2f} | {_gib(r["method_peak_gib"])} | '
-                     f'{_gib(r["reference_peak_gib"])} |')
+                     f'{_gib(r["reference_peak_gib"])} | '
+                     f'{_num(r.get("method_gflop_per_sample"))} | '
+                     f'{_num(r.get("reference_gflop_per_sample"))} | '
+                     f'{_pct(r.get("method_mfu"))} | '
+                     f'{_pct(r.get("reference_mfu"))} |')
     return '\n'.join(lines)
 
 
@@ -369,17 +431,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         '--quick',
         action='store_true',
         help='clip-tiny configs, batch 8, one step, no autocast')
+    parser.add_argument(
+        '--no-flops',
+        action='store_true',
+        help='skip the FLOP count (one extra step per side)')
     args = parser.parse_args(argv)
     from mmengine.logging import MMLogger
     MMLogger.get_instance('mmengine').setLevel('WARNING')
     report = run(args.quick, args.device,
                  None if args.amp == 'none' else args.amp, args.steps,
-                 args.rounds, args.warmup, args.batch, args.pairs)
+                 args.rounds, args.warmup, args.batch, args.pairs,
+                 not args.no_flops)
     print(format_report(report))
-    if args.json:
-        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(bm._jsonable(report), f, indent=2)
+    bm.write_report(args.json, report)
     return 0
 
 

@@ -3,7 +3,7 @@
 Usage::
 
     python .dev_scripts/bench_models.py [--quick] [--json out.json]
-        [--sections inference train data] [--repeats N]
+        [--sections inference train data pipeline_real] [--repeats N]
         [--clock cpu|wall] [--threads N]
 
 Every figure is a *ratio* of two times measured in the same process, on
@@ -54,6 +54,10 @@ Sections (each a function returning a dict, for
   one worker per core) against the samples/s the model's train step
   consumes at the same batch size; the pipeline is not the bottleneck when
   the ratio is > 1.
+* ``pipeline_real`` (not in the default run; ``bench_pipeline_real.py``):
+  the ViT-B/16 configs' train pipelines at real resolution over JPEGs of
+  realistic source sizes, per CPU worker, with the transform breakdown,
+  the decoders available offline and the workers needed per GPU rate.
 """
 import argparse
 import atexit
@@ -1312,14 +1316,20 @@ def format_report(report: Dict[str, Any]) -> str:
                 f'{_fmt(100 * row["data_share_0_workers"], 0)}% | '
                 f'{_fmt(row["meets_target"])} |')
         lines.append('')
+    if 'pipeline_real' in sec:
+        import bench_pipeline_real
+        lines.append(bench_pipeline_real.format_section(sec['pipeline_real']))
     return '\n'.join(lines)
 
 
-SECTIONS = ('inference', 'train', 'data')
+#: ``pipeline_real`` (the ViT-B/16 pipelines at real resolution) lives in
+#: ``bench_pipeline_real.py``; not in the default run (it renders its data)
+SECTIONS = ('inference', 'train', 'data', 'pipeline_real')
+DEFAULT_SECTIONS = ('inference', 'train', 'data')
 
 
 def run(quick: bool = False,
-        sections: Iterable[str] = SECTIONS,
+        sections: Iterable[str] = DEFAULT_SECTIONS,
         repeats: Optional[int] = None,
         clock: str = 'cpu',
         threads: Optional[int] = None) -> Dict[str, Any]:
@@ -1355,6 +1365,10 @@ def run(quick: bool = False,
             repeats,
             clock=clock,
             threads=threads)
+    if 'pipeline_real' in sections:
+        import bench_pipeline_real
+        report['sections']['pipeline_real'] = _run_section(
+            bench_pipeline_real.bench_pipelines, threads, quick)
     report['wall_s'] = time.perf_counter() - t0
     report['load_avg_end'] = machine_info()['load_avg']
     return report
@@ -1370,6 +1384,14 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def write_report(path: Optional[str], report: Dict[str, Any]) -> None:
+    """Write ``report`` as JSON to ``path`` (folders made; None: no-op)."""
+    if path:
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        with open(path, 'w') as f:
+            json.dump(_jsonable(report), f, indent=2)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
@@ -1378,7 +1400,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         help='clip-tiny only, small batches, few rounds')
     parser.add_argument('--json', help='write the report here')
     parser.add_argument(
-        '--sections', nargs='+', default=list(SECTIONS), choices=SECTIONS)
+        '--sections',
+        nargs='+',
+        default=list(DEFAULT_SECTIONS),
+        choices=SECTIONS,
+        help='pipeline_real: the ViT-B/16 pipelines at real resolution '
+        '(bench_pipeline_real.py)')
     parser.add_argument(
         '--repeats',
         type=int,
@@ -1404,10 +1431,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     report = run(args.quick, args.sections, args.repeats, args.clock,
                  args.threads)
     print(format_report(report))
-    if args.json:
-        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(_jsonable(report), f, indent=2)
+    write_report(args.json, report)
     return 0
 
 
