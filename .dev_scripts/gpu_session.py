@@ -80,14 +80,11 @@ def _free(device: str) -> None:
 
 
 def compile_encoders(model: torch.nn.Module, backend: str) -> List[str]:
-    """Compile ``image_encoder`` / ``text_encoder`` in place; their names."""
-    done = []
-    for key in ('image_encoder', 'text_encoder'):
-        enc = getattr(model, key, None)
-        if enc is not None:
-            enc.compile(backend=backend)
-            done.append(key)
-    return done
+    """Compile ``image_encoder`` / ``text_encoder`` in place, as the
+    ``model.compile_encoders=dict(backend=...)`` config key does; their
+    names."""
+    from mmreid_clip.models.utils import compile_submodules
+    return list(compile_submodules(model, dict(backend=backend)))
 
 
 class Session:
