@@ -295,7 +295,11 @@ class BertTextEncoder(BaseModule):
         vocab_size = None if vocab_file is None else _vocab_size_of(vocab_file)
         # Eager attention: the only implementation that returns attention
         # probabilities (after attention dropout in train mode, as the
-        # official BERT does, cfine.md §2).
+        # official BERT does, cfine.md §2). The open_clip towers compute
+        # the one needed row beside a fused attention instead; here that
+        # would draw the row's dropout mask apart from the one the
+        # attention output uses, so token selection would see other
+        # dropped weights than the official code's: BERT stays eager.
         if pretrained is not None:
             bert = _from_pretrained(
                 pretrained,

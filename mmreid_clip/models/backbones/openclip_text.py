@@ -176,19 +176,20 @@ class OpenCLIPTextTransformer(BaseModule):
             raise ValueError(f'text has {length} tokens but the tower has '
                              f'{self.context_length} positions; tokenize with '
                              f'context_length<={self.context_length}')
+        rows = torch.arange(text.shape[0], device=text.device)
+        eot = text.argmax(dim=-1)
         x = self.token_embedding(text)
         x = x + self.positional_embedding[:length].to(x.dtype)
         x, attn = run_transformer(
             self.transformer,
             x,
             attn_mask=self.attn_mask[:length, :length],
-            return_last_attn=self.output_attn)
+            return_last_attn=self.output_attn,
+            attn_query=eot)
         tokens = self._project(self.ln_final(x))
-        rows = torch.arange(text.shape[0], device=text.device)
-        eot = text.argmax(dim=-1)
         mask = text != PAD_ID
         mask[:, 0] = True
         out = {'global': tokens[rows, eot], 'tokens': tokens, 'mask': mask}
         if self.output_attn:
-            out['attn'] = attn[rows, eot]
+            out['attn'] = attn
         return out

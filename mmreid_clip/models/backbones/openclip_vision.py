@@ -141,12 +141,16 @@ class OpenCLIPVisionTransformer(BaseModule):
         x = x + visual.positional_embedding.to(x.dtype)
         x = visual.patch_dropout(x)
         x = visual.ln_pre(x)
+        # the [CLS] row of the last attention (CFine's token selection)
         x, attn = run_transformer(
-            visual.transformer, x, return_last_attn=self.output_attn)
+            visual.transformer,
+            x,
+            return_last_attn=self.output_attn,
+            attn_query=x.new_zeros(x.shape[0], dtype=torch.long))
         tokens = visual.ln_post(x)
         if self.with_proj:
             tokens = tokens @ visual.proj
         out = {'global': tokens[:, 0], 'tokens': tokens}
         if self.output_attn:
-            out['attn'] = attn[:, 0]
+            out['attn'] = attn
         return out
