@@ -78,6 +78,9 @@ train_dataloader = dict(
     batch_size=64,  # P = 16 identities x K = 4 images
     num_workers=4,
     persistent_workers=True,
+    # page-locked batches: the host-to-device copy overlaps the step (the
+    # data preprocessors copy with non_blocking=True)
+    pin_memory=True,
     # CLIP-ReID's RandomIdentitySampler epoch: identities drawn uniformly
     # until fewer than P = 16 have groups of K = 4 left
     sampler=dict(type='IdentityBalancedSampler', num_instances=4,

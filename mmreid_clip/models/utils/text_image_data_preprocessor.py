@@ -26,13 +26,17 @@ class TextImageDataPreprocessor(BaseDataPreprocessor):
             Defaults to the OpenAI CLIP std.
         to_rgb (bool): Flip BGR (mmcv's loading order) to RGB. Defaults to
             True.
+        non_blocking (bool, optional): Non-blocking host-to-device copies,
+            which overlap the step when the dataloader pins its batches
+            (``pin_memory=True``; from pageable memory they are ordinary
+            copies). Defaults to True.
     """
 
     def __init__(self,
                  mean: Sequence[float] = CLIP_MEAN,
                  std: Sequence[float] = CLIP_STD,
                  to_rgb: bool = True,
-                 non_blocking: Optional[bool] = False) -> None:
+                 non_blocking: Optional[bool] = True) -> None:
         super().__init__(non_blocking)
         if len(mean) != 3 or len(std) != 3:
             raise ValueError('mean and std need 3 values (RGB), got '
