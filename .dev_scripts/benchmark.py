@@ -3,7 +3,8 @@
 Usage::
 
     python .dev_scripts/benchmark.py [--quick] [--json out.json]
-                                       [--sections metric reid] [--repeats N]
+                                       [--sections metric reid rerank]
+                                       [--repeats N] [--threads N]
 
 Section ``metric`` times text-to-image retrieval (R@1/5/10, mAP, mINP) at
 the real test-set shapes (``docs/methods/datasets.md`` §4) with three
@@ -31,19 +32,31 @@ structure (:func:`make_reid_data`):
 * ``ours``: :class:`~mmreid_clip.evaluation.ReIDMetric` (its
   ``compute_metrics`` on per-sample records: ``rank_queries`` with a junk
   callback, chunked and sort-free);
-* ``peer``: a Simple-CCReID / torchreid-class evaluator written here from
-  the description (datasets.md §6.2): full distance matrix, full NumPy argsort
-  of
-  every row, a Python loop over the queries with NumPy set operations for
-  the good and junk items;
+* ``peer`` (the *loop peer*): a Simple-CCReID / torchreid-class evaluator
+  written here from the description (datasets.md §6.2): full distance
+  matrix, full NumPy argsort of every row, a Python loop over the queries
+  with NumPy set operations for the good and junk items;
+* ``clipreid_scores`` / ``ccreid_scores``: the vectorised peers of
+  ``bench_reid_peers.py``, CLIP-ReID's ``eval_func`` (general rule only)
+  and Simple-CCReID's ``evaluate`` / ``evaluate_with_clothes``, fed the
+  score matrix;
 * ``sort_bound``: as in ``metric``, once per shape.
+
+Section ``rerank`` times k-reciprocal re-ranking at the LTCC pool (7,543
+items), k1/k2/lambda 20/6/0.3 and 50/15/0.3: ours
+(``convention='released'``) against the released code's dense algorithm
+(``bench_reid_peers.run_rerank_released``); the distances must be equal.
+
+``--threads N`` sets torch's and the BLAS pools' threads in every worker
+(default: torch's default, the number of cores).
 
 Every measurement runs in a fresh subprocess, so the peak memory (the
 growth of ``ru_maxrss`` over the process's own baseline, taken after the
 imports and the feature creation) is not polluted by earlier runs. Wall time
-is the best of ``N`` such runs. The metrics of ``ours`` and ``peer`` must
-agree to 1e-4 (percent points), and the numbers of valid queries exactly;
-the script exits with status 1 if not.
+is the best of ``N`` such runs. The metrics of ours and every peer must
+agree to 1e-4 percentage points in ``metric`` and 2e-6 in ``reid`` (and the
+numbers of valid queries exactly), the re-ranked distances exactly; the
+script exits with status 1 if not.
 """
 import argparse
 import datetime
