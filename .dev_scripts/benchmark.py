@@ -3,7 +3,8 @@
 Usage::
 
     python .dev_scripts/benchmark.py [--quick] [--json out.json]
-                                       [--sections metric reid] [--repeats N]
+                                       [--sections metric reid rerank]
+                                       [--repeats N] [--threads N]
 
 Section ``metric`` times text-to-image retrieval (R@1/5/10, mAP, mINP) at
 the real test-set shapes (``docs/methods/datasets.md`` §4) with three
@@ -31,19 +32,31 @@ structure (:func:`make_reid_data`):
 * ``ours``: :class:`~mmreid_clip.evaluation.ReIDMetric` (its
   ``compute_metrics`` on per-sample records: ``rank_queries`` with a junk
   callback, chunked and sort-free);
-* ``peer``: a Simple-CCReID / torchreid-class evaluator written here from
-  the description (datasets.md §6.2): full distance matrix, full NumPy argsort
-  of
-  every row, a Python loop over the queries with NumPy set operations for
-  the good and junk items;
+* ``peer`` (the *loop peer*): a Simple-CCReID / torchreid-class evaluator
+  written here from the description (datasets.md §6.2): full distance
+  matrix, full NumPy argsort of every row, a Python loop over the queries
+  with NumPy set operations for the good and junk items;
+* ``clipreid_scores`` / ``ccreid_scores``: the vectorised peers of
+  ``bench_reid_peers.py``, CLIP-ReID's ``eval_func`` (general rule only)
+  and Simple-CCReID's ``evaluate`` / ``evaluate_with_clothes``, fed the
+  score matrix;
 * ``sort_bound``: as in ``metric``, once per shape.
+
+Section ``rerank`` times k-reciprocal re-ranking at the LTCC pool (7,543
+items), k1/k2/lambda 20/6/0.3 and 50/15/0.3: ours
+(``convention='released'``) against the released code's dense algorithm
+(``bench_reid_peers.run_rerank_released``); the distances must be equal.
+
+``--threads N`` sets torch's and the BLAS pools' threads in every worker
+(default: torch's default, the number of cores).
 
 Every measurement runs in a fresh subprocess, so the peak memory (the
 growth of ``ru_maxrss`` over the process's own baseline, taken after the
 imports and the feature creation) is not polluted by earlier runs. Wall time
-is the best of ``N`` such runs. The metrics of ``ours`` and ``peer`` must
-agree to 1e-4 (percent points), and the numbers of valid queries exactly;
-the script exits with status 1 if not.
+is the best of ``N`` such runs. The metrics of ours and every peer must
+agree to 1e-4 percentage points in ``metric`` and 2e-6 in ``reid`` (and the
+numbers of valid queries exactly), the re-ranked distances exactly; the
+script exits with status 1 if not.
 """
 import argparse
 import datetime
@@ -60,9 +73,17 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
+# ... and mmreid_clip from the checkout this script is in (its workers too),
+# not from wherever the environment installed it (an editable install of
+# another worktree would otherwise be measured instead)
+_ROOT = os.path.dirname(_HERE)
+if _ROOT not in sys.path:
+    sys.path.insert(1, _ROOT)
 
 from bench_common import (FEAT_DIM, available_ram_gb,  # noqa: E402
                           machine_info, make_features)
+from bench_reid_peers import (peer_metrics, run_reid_ccreid,  # noqa: E402
+                              run_reid_clipreid, run_rerank_released)
 
 if TYPE_CHECKING:  # torch is imported in the workers, after the start-up
     import torch
@@ -113,7 +134,28 @@ REID_FULL_SHAPES = [
 REID_QUICK_SHAPES = [
     ('LTCC-toy', 150, 1500, 'ltcc', ('general', 'cloth-changing')),
 ]
-REID_IMPLS = ('ours', 'peer', 'ours_scores', 'peer_scores')
+REID_IMPLS = ('ours', 'peer', 'ours_scores', 'peer_scores',
+              'clipreid_scores', 'ccreid_scores')
+#: The vectorised peers of ``bench_reid_peers`` (fed the score matrix only:
+#: from features they would add the same matmul as the others) and the
+#: modes each has; CLIP-ReID's ``eval_func`` only knows the general rule.
+VECTORISED_PEERS = {
+    'clipreid': ('general', ),
+    'ccreid': ('general', 'cloth-changing', 'same-clothes'),
+}
+#: Section ``reid``: every peer must agree with ours to this (percentage
+#: points) on R@1/5/10, mAP and mINP, and exactly on the valid queries.
+REID_TOLERANCE = 2e-6
+#: Section ``rerank``: the released convention reproduces the released
+#: code's float32 distances bit for bit, so any difference is reported.
+RERANK_TOLERANCE = 0.0
+#: Section ``rerank``: (name, queries, gallery, data kind) and the
+#: (k1, k2, lambda) settings: the paper's and ReIDMetric's defaults, and
+#: CLIP-ReID's (docs/methods/datasets.md; reranking.py module doc).
+RERANK_FULL_SHAPES = [('LTCC', 493, 7050, 'ltcc')]
+RERANK_QUICK_SHAPES = [('LTCC-toy', 150, 1500, 'ltcc')]
+RERANK_SETTINGS = [(20, 6, 0.3), (50, 15, 0.3)]
+RERANK_QUICK_SETTINGS = [(20, 6, 0.3)]
 #: Identities of the test sets (datasets.md §2.1, §2.2) and LTCC's 12 cameras.
 REID_IDS = {'prcc_sc': 71, 'prcc_cc': 71, 'ltcc': 75}
 LTCC_CAMERAS = 12
@@ -500,26 +542,58 @@ def run_reid_peer(data: Dict[str, Any], mode: str) -> Dict[str, float]:
             np.sum(np.arange(1, n_good + 1) / (rows_good + 1.0)) / n_good)
         inp_sum += n_good / (rows_good[-1] + 1.0)
         num_valid += 1
-    cmc = cmc_sum / num_valid
-    return {
-        'R@1': 100.0 * float(cmc[0]),
-        'R@5': 100.0 * float(cmc[4]),
-        'R@10': 100.0 * float(cmc[9]),
-        'mAP': 100.0 * ap_sum / num_valid,
-        'mINP': 100.0 * inp_sum / num_valid,
-        'num_valid': num_valid,
-    }
+    return peer_metrics(cmc_sum / num_valid, ap_sum / num_valid,
+                        inp_sum / num_valid, num_valid)
 
 
 REID_RUNNERS = {
     'ours': run_reid_ours,
     'peer': run_reid_peer,
+    'clipreid_scores': run_reid_clipreid,
+    'ccreid_scores': run_reid_ccreid,
     'sort_bound': lambda data, mode: run_sort_bound(data),
     'matmul': lambda data, mode: run_matmul(data),
     'ours_scores': run_reid_ours,
     'peer_scores': run_reid_peer,
     'sort_scores': lambda data, mode: run_sort_bound(data),
 }
+
+
+def run_rerank_ours(data: Dict[str, Any], spec: Dict[str, Any]) -> Any:
+    """``k_reciprocal_rerank(convention='released')``: the project's
+    re-ranking with the released code's values (features as they are:
+    already unit vectors)."""
+    from mmreid_clip.evaluation.functional import k_reciprocal_rerank
+    return k_reciprocal_rerank(
+        data['qf'],
+        data['gf'],
+        spec['k1'],
+        spec['k2'],
+        spec['lambda'],
+        normalize=False,
+        convention='released').numpy()
+
+
+def run_rerank_peer(data: Dict[str, Any], spec: Dict[str, Any]) -> Any:
+    """The released re-ranking code's algorithm, dense
+    (:func:`bench_reid_peers.run_rerank_released`)."""
+    return run_rerank_released(data['qf'].numpy(), data['gf'].numpy(),
+                               spec['k1'], spec['k2'], spec['lambda'])
+
+
+RERANK_RUNNERS = {'ours': run_rerank_ours, 'peer': run_rerank_peer}
+
+
+def _rerank_metrics(dist: Any, data: Dict[str, Any],
+                    impl: str) -> Dict[str, float]:
+    """The general-rule metrics of re-ranked distances, each side with its
+    own evaluator (untimed): ours ``rank_queries``, the peer CLIP-ReID's
+    ``eval_func``, as CLIP-ReID evaluates with re-ranking on."""
+    import torch
+    scores = torch.from_numpy(dist).neg()
+    if impl == 'ours':
+        return _reid_ours_from_scores(dict(data, scores=scores), 'general')
+    return run_reid_clipreid(dict(data, scores=scores), 'general')
 
 
 # --------------------------------------------------------------- worker ----
@@ -548,8 +622,22 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
         feature creation) and ``metrics``.
     """
     import torch  # noqa: F401  (imported before the baseline on purpose)
-    if spec.get('section', 'metric') == 'reid':
-        if spec['impl'] == 'ours':
+    if spec.get('threads'):
+        torch.set_num_threads(spec['threads'])
+    section = spec.get('section', 'metric')
+    dist: Dict[str, Any] = {}
+    if section == 'rerank':
+        import mmreid_clip.evaluation  # noqa: F401
+        data = make_reid_data(spec['kind'], spec['num_query'],
+                              spec['num_gallery'])
+
+        def run() -> Dict[str, float]:
+            dist['value'] = RERANK_RUNNERS[spec['impl']](data, spec)
+            return {}
+    elif section == 'reid':
+        if spec['impl'].startswith('ours'):
+            # the whole package (the metrics too: the scores runner imports
+            # the junk rule), so that no import lands inside the clock
             import mmreid_clip.evaluation  # noqa: F401
         else:
             import numpy  # noqa: F401
@@ -581,10 +669,19 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
     start = time.perf_counter()
     metrics = run()
     elapsed = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu
+    peak = max(0, _maxrss_bytes() - base)
+    if section == 'rerank':
+        # after the clock and the memory reading: the metrics of the
+        # distances, and the distances for the parent to compare
+        metrics = _rerank_metrics(dist['value'], data, spec['impl'])
+        if spec.get('dump'):
+            import numpy as np
+            np.save(spec['dump'], dist['value'])
     return {
         'time_s': elapsed,
-        'cpu_s': _cpu_seconds() - cpu,
-        'peak_bytes': max(0, _maxrss_bytes() - base),
+        'cpu_s': cpu,
+        'peak_bytes': peak,
         'metrics': metrics,
         'warmup_s': warmup,
     }
@@ -601,34 +698,15 @@ def _warm_up() -> float:
     import torch
     from mmreid_clip.evaluation.functional import rank_queries
     start = time.perf_counter()
+    # enough rows for a block per thread: the kernel's helper threads start
+    # here too, once per process
+    rows = 64 * torch.get_num_threads() + 1
     for dtype in (torch.float32, torch.float64):
         rank_queries(
-            scores=torch.zeros(2, 3, dtype=dtype),
-            query_labels=[0, 1],
+            scores=torch.zeros(rows, 3, dtype=dtype),
+            query_labels=[0, 1] * (rows // 2) + [0],
             gallery_labels=[0, 1, 1])
     return time.perf_counter() - start
-
-
-def measure(impl: str, num_query: int, num_gallery: int, num_ids: int,
-            repeats: int) -> Dict[str, Any]:
-    """Best-of-``repeats`` wall time of a ``metric`` run (fresh processes).
-
-    Args:
-        impl (str): One of :data:`IMPLS`.
-        num_query (int): Q.
-        num_gallery (int): G.
-        num_ids (int): Identities.
-        repeats (int): Number of runs.
-
-    Returns:
-        dict: As :func:`measure_spec`.
-    """
-    return measure_spec({
-        'impl': impl,
-        'num_query': num_query,
-        'num_gallery': num_gallery,
-        'num_ids': num_ids
-    }, repeats)
 
 
 def measure_spec(spec: Dict[str, Any], repeats: int) -> Dict[str, Any]:
@@ -647,6 +725,15 @@ def measure_spec(spec: Dict[str, Any], repeats: int) -> Dict[str, Any]:
         RuntimeError: A worker failed.
     """
     runs: List[Dict[str, Any]] = []
+    env = None
+    if spec.get('threads'):
+        # the BLAS/OpenMP pools of NumPy and torch, read at their import
+        env = dict(
+            os.environ, **{
+                name: str(spec['threads'])
+                for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS',
+                             'OPENBLAS_NUM_THREADS')
+            })
     for _ in range(repeats):
         proc = subprocess.run(
             [
@@ -655,7 +742,8 @@ def measure_spec(spec: Dict[str, Any], repeats: int) -> Dict[str, Any]:
                 json.dumps(spec)
             ],
             capture_output=True,
-            text=True)
+            text=True,
+            env=env)
         if proc.returncode != 0:
             raise RuntimeError(
                 f'{spec["impl"]} at {spec["num_query"]}x'
@@ -674,12 +762,16 @@ def measure_spec(spec: Dict[str, Any], repeats: int) -> Dict[str, Any]:
 
 
 # -------------------------------------------------------------- section ----
-def bench_metric(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
+def bench_metric(shapes: List[tuple],
+                 repeats: int,
+                 threads: Optional[int] = None) -> Dict[str, Any]:
     """Section ``metric``: every implementation at every shape.
 
     Args:
         shapes (list[tuple]): ``(name, Q, G, ids)``.
         repeats (int): Runs per measurement (best time kept).
+        threads (int, optional): Threads of every worker (None: torch's
+            default).
 
     Returns:
         dict: ``rows`` (one per shape) and ``mismatches`` (messages).
@@ -705,7 +797,13 @@ def bench_metric(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
                 row['skipped'][impl] = why
                 continue
             print(f'  [{name} {nq}x{ng}] {impl} ...', end='', flush=True)
-            res = measure(impl, nq, ng, nid, repeats)
+            res = measure_spec(
+                dict(
+                    impl=impl,
+                    num_query=nq,
+                    num_gallery=ng,
+                    num_ids=nid,
+                    threads=threads), repeats)
             print(f' {res["time_s"]:.2f} s, {res["peak_mib"]:.0f} MiB',
                   flush=True)
             row['results'][impl] = res
@@ -723,15 +821,21 @@ def bench_metric(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
     return {'rows': rows, 'mismatches': mismatches}
 
 
-def _compare(row: Dict[str, Any], ratios: Dict[str, float], suffix: str,
-             label: str, mismatches: List[str]) -> None:
-    """Ours against the sort bound and the peer for one kind of input.
+def _compare(row: Dict[str, Any],
+             ratios: Dict[str, float],
+             suffix: str,
+             label: str,
+             mismatches: List[str],
+             peer_name: str = 'peer',
+             tolerance: float = TOLERANCE) -> None:
+    """Ours against the sort bound and one peer for one kind of input.
 
-    Adds the ``*suffix`` ratios, keeps the row's largest metric difference
-    (``max_abs_diff``) and ``agree`` (False when a metric differs by more
-    than :data:`TOLERANCE` or, in ``reid``, the number of valid queries
-    differs), and appends a message per disagreement. A skipped peer only
-    gives the sort-bound ratio.
+    Adds the ``*suffix`` ratios (``peer_over_ours_*`` for the peer named
+    ``peer``, ``{peer_name}_over_ours_*`` for another), keeps the row's
+    largest metric difference (``max_abs_diff``) and ``agree`` (False when
+    a metric differs by more than ``tolerance`` or, in ``reid``, the
+    number of valid queries differs), and appends a message per
+    disagreement. A skipped peer only gives the sort-bound ratio.
 
     Args:
         row (dict): A result row with its ``results``.
@@ -739,16 +843,19 @@ def _compare(row: Dict[str, Any], ratios: Dict[str, float], suffix: str,
         suffix (str): ``''`` (from features) or :data:`SCORES`.
         label (str): Names the row in the messages.
         mismatches (list[str]): Collects the messages.
+        peer_name (str): The peer's implementation name without suffix.
+        tolerance (float): Largest metric difference (percentage points).
     """
     res = row['results']
-    ours, peer = res['ours' + suffix], res.get('peer' + suffix)
+    ours, peer = res['ours' + suffix], res.get(peer_name + suffix)
     sort = res['sort_scores' if suffix else 'sort_bound']
     ratios['ours_over_sort_time' + suffix] = ours['time_s'] / sort['time_s']
     row.setdefault('max_abs_diff', 0.0)
     if peer is None:
         return
-    ratios['peer_over_ours_time' + suffix] = peer['time_s'] / ours['time_s']
-    ratios['peer_over_ours_memory' + suffix] = (
+    ratios[f'{peer_name}_over_ours_time{suffix}'] = (
+        peer['time_s'] / ours['time_s'])
+    ratios[f'{peer_name}_over_ours_memory{suffix}'] = (
         peer['peak_mib'] / max(ours['peak_mib'], 1e-9))
     diffs = {
         k: abs(ours['metrics'][k] - peer['metrics'][k])
@@ -756,12 +863,12 @@ def _compare(row: Dict[str, Any], ratios: Dict[str, float], suffix: str,
     }
     row['max_abs_diff'] = max(row['max_abs_diff'], *diffs.values())
     row.setdefault('agree', True)
-    if (max(diffs.values()) > TOLERANCE or ours['metrics'].get('num_valid')
+    if (max(diffs.values()) > tolerance or ours['metrics'].get('num_valid')
             != peer['metrics'].get('num_valid')):
         row['agree'] = False
         mismatches.append(f'{label} ({suffix or "features"}): ours '
-                          f'{ours["metrics"]} vs peer {peer["metrics"]} '
-                          f'(|diff| {diffs})')
+                          f'{ours["metrics"]} vs {peer_name} '
+                          f'{peer["metrics"]} (|diff| {diffs})')
 
 
 def _times(v: Optional[float]) -> str:
@@ -821,12 +928,19 @@ def format_table(rows: List[Dict[str, Any]]) -> str:
     return '\n'.join(lines)
 
 
-def bench_reid(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
-    """Section ``reid``: ours and the peer per (shape, mode), sort bound.
+def bench_reid(shapes: List[tuple],
+               repeats: int,
+               threads: Optional[int] = None) -> Dict[str, Any]:
+    """Section ``reid``: ours and the peers per (shape, mode), sort bound.
+
+    The loop peer runs from features and scores, the vectorised peers of
+    :data:`VECTORISED_PEERS` from scores, each in the modes it has.
 
     Args:
         shapes (list[tuple]): ``(name, Q, G, kind, modes)``.
         repeats (int): Runs per measurement (best time kept).
+        threads (int, optional): Threads of every worker (None: torch's
+            default).
 
     Returns:
         dict: ``rows`` (one per shape and mode) and ``mismatches``.
@@ -837,7 +951,8 @@ def bench_reid(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
             'section': 'reid',
             'kind': kind,
             'num_query': nq,
-            'num_gallery': ng
+            'num_gallery': ng,
+            'threads': threads
         }
         print(f'  [{name} {nq}x{ng}] sort_bound ...', end='', flush=True)
         sort_res = measure_spec(
@@ -866,6 +981,9 @@ def bench_reid(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
                 },
             }
             for impl in REID_IMPLS:
+                peer = impl[:-len(SCORES)]
+                if mode not in VECTORISED_PEERS.get(peer, (mode, )):
+                    continue
                 print(f'  [{name} {mode}] {impl} ...', end='', flush=True)
                 res = measure_spec(dict(base, impl=impl, mode=mode), repeats)
                 print(f' {res["time_s"]:.2f} s, {res["peak_mib"]:.0f} MiB',
@@ -880,7 +998,10 @@ def bench_reid(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
             }
             for suffix in ('', SCORES):
                 _compare(row, row['ratios'], suffix, f'{name} {mode}',
-                         mismatches)
+                         mismatches, tolerance=REID_TOLERANCE)
+            for peer in VECTORISED_PEERS:
+                _compare(row, row['ratios'], SCORES, f'{name} {mode}',
+                         mismatches, peer, REID_TOLERANCE)
             rows.append(row)
     return {'rows': rows, 'mismatches': mismatches}
 
@@ -888,9 +1009,10 @@ def bench_reid(shapes: List[tuple], repeats: int) -> Dict[str, Any]:
 def format_reid_table(rows: List[Dict[str, Any]]) -> str:
     """A plain-text (Markdown) table of the reid section."""
     lines = [
-        '| shape | mode | Q x G | ours s (cpu) | peer s (cpu) | sort s (cpu) '
-        '| matmul s (cpu) | ours MiB | peer MiB | sort MiB | peer/ours '
-        '| ours/sort | ours/matmul | peer/matmul | R@1 | mAP | mINP '
+        '| shape | mode | Q x G | ours s (cpu) | loop peer s (cpu) '
+        '| sort s (cpu) '
+        '| matmul s (cpu) | ours MiB | loop peer MiB | sort MiB | loop/ours '
+        '| ours/sort | ours/matmul | loop/matmul | R@1 | mAP | mINP '
         '| valid q | agree |', '|---|---|---|---|---|---|---|---|---|'
         '---|---|---|---|---|---|---|---|---|---|'
     ]
@@ -916,8 +1038,8 @@ def format_reid_table(rows: List[Dict[str, Any]]) -> str:
             f'| {m["num_valid"]} | {row["agree"]} |')
     lines += [
         '', 'From a given score matrix (the same matrix for all):', '',
-        '| shape | mode | ours s (cpu) | peer s (cpu) | sort s (cpu) '
-        '| ours MiB | peer MiB | peer/ours | ours/sort |',
+        '| shape | mode | ours s (cpu) | loop peer s (cpu) | sort s (cpu) '
+        '| ours MiB | loop peer MiB | loop/ours | ours/sort |',
         '|---|---|---|---|---|---|---|---|---|'
     ]
     for row in rows:
@@ -929,6 +1051,150 @@ def format_reid_table(rows: List[Dict[str, Any]]) -> str:
             f'| {res["peer_scores"]["peak_mib"]:.0f} '
             f'| {ratios["peer_over_ours_time" + SCORES]:.1f}x '
             f'| {ratios["ours_over_sort_time" + SCORES]:.2f} |')
+    lines += [
+        '', 'Against the vectorised peers, from the score matrix (CLIP-ReID '
+        'eval_func: general rule only):', '',
+        '| shape | mode | ours s (cpu) | CLIP-ReID s (cpu) | CCReID s (cpu) '
+        '| loop peer s | CLIP-ReID / ours | CCReID / ours | loop / ours '
+        '| ours MiB | CLIP-ReID MiB | CCReID MiB | max abs diff | agree |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'
+    ]
+
+    def opt(row: Dict[str, Any], impl: str, key: str) -> str:
+        res = row['results'].get(impl)
+        if res is None:
+            return '-'
+        return secs(res) if key == 'secs' else f'{res[key]:.0f}'
+
+    for row in rows:
+        res, ratios = row['results'], row['ratios']
+        ours = res['ours_scores']
+        lines.append(
+            f'| {row["name"]} | {row["mode"]} | {ours["time_s"]:.3f} '
+            f'({ours["cpu_s"]:.3f}) '
+            f'| {opt(row, "clipreid_scores", "secs")} '
+            f'| {opt(row, "ccreid_scores", "secs")} '
+            f'| {res["peer_scores"]["time_s"]:.2f} '
+            f'| {_times(ratios.get("clipreid_over_ours_time" + SCORES))} '
+            f'| {_times(ratios.get("ccreid_over_ours_time" + SCORES))} '
+            f'| {_times(ratios.get("peer_over_ours_time" + SCORES))} '
+            f'| {res["ours_scores"]["peak_mib"]:.0f} '
+            f'| {opt(row, "clipreid_scores", "peak_mib")} '
+            f'| {opt(row, "ccreid_scores", "peak_mib")} '
+            f'| {row["max_abs_diff"]:.1e} | {row["agree"]} |')
+    return '\n'.join(lines)
+
+
+def bench_rerank(shapes: List[tuple],
+                 settings: List[Tuple[int, int, float]],
+                 repeats: int,
+                 threads: Optional[int] = None) -> Dict[str, Any]:
+    """Section ``rerank``: ours (``convention='released'``) against the
+    released code's dense algorithm, per shape and (k1, k2, lambda).
+
+    Times the re-ranking alone (each in a fresh process, best of
+    ``repeats``); the metrics of the distances come after the clock, each
+    with its side's evaluator. The distances of the first run of each side
+    are written to a temporary folder and compared whole: ``max_abs_diff``
+    (and ``num_differ``, the entries that differ at all) must be 0 up to
+    :data:`RERANK_TOLERANCE`, and the metrics within
+    :data:`REID_TOLERANCE`, or the row disagrees.
+
+    Args:
+        shapes (list[tuple]): ``(name, Q, G, kind)``.
+        settings (list[tuple]): ``(k1, k2, lambda)``.
+        repeats (int): Runs per measurement (best time kept).
+        threads (int, optional): Threads of every worker.
+
+    Returns:
+        dict: ``rows`` (one per shape and setting) and ``mismatches``.
+    """
+    import tempfile
+
+    import numpy as np
+    rows, mismatches = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, nq, ng, kind in shapes:
+            for k1, k2, lam in settings:
+                row: Dict[str, Any] = dict(
+                    name=name,
+                    num_query=nq,
+                    num_gallery=ng,
+                    pool=nq + ng,
+                    k1=k1,
+                    k2=k2,
+                    lambda_value=lam,
+                    results={})
+                dists = {}
+                for impl in RERANK_RUNNERS:
+                    dump = os.path.join(tmp, f'{impl}.npy')
+                    print(f'  [{name} pool {nq + ng} k1/k2 {k1}/{k2}] '
+                          f'{impl} ...', end='', flush=True)
+                    res = measure_spec(
+                        dict(
+                            section='rerank',
+                            impl=impl,
+                            kind=kind,
+                            num_query=nq,
+                            num_gallery=ng,
+                            k1=k1,
+                            k2=k2,
+                            threads=threads,
+                            dump=dump,
+                            **{'lambda': lam}), repeats)
+                    print(f' {res["time_s"]:.2f} s, '
+                          f'{res["peak_mib"]:.0f} MiB', flush=True)
+                    row['results'][impl] = res
+                    dists[impl] = np.load(dump)
+                diff = np.abs(dists['ours'] - dists['peer'])
+                row['max_abs_diff'] = float(diff.max())
+                row['num_differ'] = int(np.count_nonzero(diff))
+                del dists, diff
+                ours, peer = row['results']['ours'], row['results']['peer']
+                row['ratios'] = dict(
+                    peer_over_ours_time=peer['time_s'] / ours['time_s'],
+                    peer_over_ours_memory=peer['peak_mib'] /
+                    max(ours['peak_mib'], 1e-9))
+                metric_diff = max(
+                    abs(ours['metrics'][k] - peer['metrics'][k])
+                    for k in METRIC_KEYS)
+                row['max_metric_diff'] = metric_diff
+                row['agree'] = (
+                    row['max_abs_diff'] <= RERANK_TOLERANCE
+                    and metric_diff <= REID_TOLERANCE and
+                    ours['metrics']['num_valid']
+                    == peer['metrics']['num_valid'])
+                if not row['agree']:
+                    mismatches.append(
+                        f'rerank {name} {k1}/{k2}/{lam}: distances differ '
+                        f'by up to {row["max_abs_diff"]:.3g} '
+                        f'({row["num_differ"]} entries), metrics ours '
+                        f'{ours["metrics"]} vs peer {peer["metrics"]}')
+                rows.append(row)
+    return {'rows': rows, 'mismatches': mismatches}
+
+
+def format_rerank_table(rows: List[Dict[str, Any]]) -> str:
+    """A plain-text (Markdown) table of the rerank section."""
+    lines = [
+        '| shape | pool | k1/k2/lambda | ours s (cpu) | peer s (cpu) '
+        '| ours MiB | peer MiB | peer / ours time | peer / ours memory '
+        '| max abs diff (entries) | R@1 | mAP | agree |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|'
+    ]
+    for row in rows:
+        ours, peer = row['results']['ours'], row['results']['peer']
+        m = ours['metrics']
+        lines.append(
+            f'| {row["name"]} | {row["pool"]:,} '
+            f'| {row["k1"]}/{row["k2"]}/{row["lambda_value"]} '
+            f'| {ours["time_s"]:.2f} ({ours["cpu_s"]:.2f}) '
+            f'| {peer["time_s"]:.2f} ({peer["cpu_s"]:.2f}) '
+            f'| {ours["peak_mib"]:.0f} | {peer["peak_mib"]:.0f} '
+            f'| {row["ratios"]["peer_over_ours_time"]:.1f}x '
+            f'| {row["ratios"]["peer_over_ours_memory"]:.1f}x '
+            f'| {row["max_abs_diff"]:.1e} ({row["num_differ"]}) '
+            f'| {m["R@1"]:.2f} | {m["mAP"]:.2f} | {row["agree"]} |')
     return '\n'.join(lines)
 
 
@@ -956,9 +1222,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--sections',
         nargs='+',
         default=None,
-        choices=['metric', 'reid', 'cuda'],
-        help='sections to run (default: metric and reid, plus cuda when a '
-        'GPU is visible)')
+        choices=['metric', 'reid', 'rerank', 'cuda'],
+        help='sections to run (default: metric, reid and rerank, plus cuda '
+        'when a GPU is visible)')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch / BLAS threads of every worker (default: torch\'s '
+        'default, the number of cores)')
     parser.add_argument(
         '--repeats',
         type=int,
@@ -978,7 +1250,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.sections is None:
         import torch
         gpu = ['cuda'] if torch.cuda.is_available() else []
-        args.sections = ['metric', 'reid'] + gpu
+        args.sections = ['metric', 'reid', 'rerank'] + gpu
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit(f'--threads must be >= 1, got {args.threads}')
+        import torch
+        torch.set_num_threads(args.threads)  # machine_info reports it
     machine = machine_info()
     print(f'machine: {machine["cpu"]}, {machine["cores"]} cores, torch '
           f'{machine["torch"]} with {machine["torch_threads"]} threads, '
@@ -990,23 +1267,34 @@ def main(argv: Optional[List[str]] = None) -> int:
         'machine': machine,
         'quick': args.quick,
         'repeats': repeats,
+        'threads': args.threads,
         'tolerance': TOLERANCE,
+        'reid_tolerance': REID_TOLERANCE,
         'sections': {},
     }
     failed = []
     if 'metric' in args.sections:
         print('section metric (text-to-image retrieval, D=512):')
         out = bench_metric(QUICK_SHAPES if args.quick else FULL_SHAPES,
-                           repeats)
+                           repeats, args.threads)
         report['sections']['metric'] = out
         print(format_table(out['rows']))
         failed += out['mismatches']
     if 'reid' in args.sections:
         print('section reid (image ReID with junk removal, D=512):')
         out = bench_reid(REID_QUICK_SHAPES if args.quick else REID_FULL_SHAPES,
-                         repeats)
+                         repeats, args.threads)
         report['sections']['reid'] = out
         print(format_reid_table(out['rows']))
+        failed += out['mismatches']
+    if 'rerank' in args.sections:
+        print('section rerank (k-reciprocal re-ranking, released values):')
+        out = bench_rerank(
+            RERANK_QUICK_SHAPES if args.quick else RERANK_FULL_SHAPES,
+            RERANK_QUICK_SETTINGS if args.quick else RERANK_SETTINGS,
+            repeats, args.threads)
+        report['sections']['rerank'] = out
+        print(format_rerank_table(out['rows']))
         failed += out['mismatches']
     if 'cuda' in args.sections:
         report['sections']['cuda'] = bench_cuda_section(args.quick)
@@ -1015,8 +1303,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             json.dump(report, f, indent=2)
         print(f'results written to {args.json}')
     if failed:
-        print('ERROR: ours and peer disagree by more than '
-              f'{TOLERANCE}:\n' + '\n'.join(failed), file=sys.stderr)
+        print('ERROR: ours and a peer disagree beyond the tolerance '
+              f'({TOLERANCE} in metric, {REID_TOLERANCE} in reid, '
+              f'{RERANK_TOLERANCE} on re-ranked distances):\n' +
+              '\n'.join(failed),
+              file=sys.stderr)
         return 1
     return 0
 

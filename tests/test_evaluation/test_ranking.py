@@ -604,3 +604,92 @@ def test_kernel_compiles_without_a_disk_cache():
     with pytest.raises(RuntimeError, match='cannot cache'):
         numba.njit(cache=True)(namespace['twice'])
     assert rank_kernel._jit(namespace['twice'])(21) == 42
+
+
+# --------------------------------------------------------------------------
+# the fast paths of the CPU backend (kernel passes, threads, NumPy label
+# bookkeeping, summarize) pinned to the definition
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason='needs numba')
+@pytest.mark.parametrize('in_range', ['few', 'most'])
+def test_kernel_branches_and_threads_match_full_sort(in_range):
+    """Rows where under a quarter of the gallery scores at least the last
+    positive (the kernel compacts them first) and rows where most items
+    do, with ties, own-label junk (state 2), a dense junk mask and
+    queries without positives; every thread count gives the same ranks."""
+    from mmreid_clip.evaluation.functional.rank_kernel import rank_rows
+    gen = torch.Generator().manual_seed(17)
+    num_q, num_g = 150, 400
+    q_pid = torch.randint(0, 12, (num_q, ), generator=gen)
+    q_pid[:5] = 99  # no positive in the gallery
+    g_pid = torch.randint(0, 12, (num_g, ), generator=gen)
+    scores = torch.randint(-8, 9, (num_q, num_g), generator=gen).float() / 8
+    same = q_pid[:, None] == g_pid[None]
+    # positives on top ('few' items in range) or at the bottom ('most')
+    scores += (3.0 if in_range == 'few' else -3.0) * same
+    own_junk = same & (torch.rand(num_q, num_g, generator=gen) < 0.3)
+    other_junk = ~same & (torch.rand(num_q, num_g, generator=gen) < 0.05)
+    for junk_fn in (None, lambda rows: other_junk[rows]):
+        dense = own_junk | (other_junk if junk_fn else False)
+        got = rank_queries(
+            scores=scores,
+            query_labels=q_pid,
+            gallery_labels=g_pid,
+            junk_fn=junk_fn,
+            label_junk_fn=lambda rows, cols: own_junk[rows].gather(1, cols),
+            chunk_size=64)
+        assert_same(got, reference(scores, q_pid, g_pid, dense))
+    assert int((got.num_pos == 0).sum()) >= 5
+    # the kernel alone, one and several threads (blocks of 64 rows)
+    cols = torch.nonzero(same)
+    width = int(same.sum(1).max())
+    pos_cols = np.zeros((num_q, width), np.int64)
+    state = np.zeros((num_q, width), np.int8)
+    fill = np.zeros(num_q, np.int64)
+    for q, g in cols.tolist():
+        pos_cols[q, fill[q]] = g
+        state[q, fill[q]] = 2 if own_junk[q, g] else 1
+        fill[q] += 1
+    one = rank_rows(scores.numpy(), pos_cols, state, num_threads=1)
+    assert_same(QueryRanks(*map(torch.from_numpy, one[:4])),
+                reference(scores, q_pid, g_pid, own_junk))
+    for threads in (2, 3, 7):
+        many = rank_rows(scores.numpy(), pos_cols, state,
+                         num_threads=threads)
+        for a, b in zip(one, many):
+            assert np.array_equal(a, b)
+
+
+def test_gallery_index_lookup_on_cpu_is_the_definition():
+    """Each query's own-label gallery items, ascending, padded with item
+    0 and flagged invalid; labels missing from the gallery give none."""
+    from mmreid_clip.evaluation.functional.rank_labels import _GalleryIndex
+    g = torch.tensor([5, 2, 5, 9, 2, 5, 7])
+    q = torch.tensor([5, 3, 9, 2, 100, -1])
+    cols, valid = _GalleryIndex(g).lookup(q)
+    assert cols.dtype == torch.int64 and valid.dtype == torch.bool
+    assert cols.shape == valid.shape == (6, 3)
+    for i, label in enumerate(q.tolist()):
+        want = (g == label).nonzero().flatten().tolist()
+        assert cols[i][valid[i]].tolist() == want
+        assert cols[i][~valid[i]].tolist() == [0] * (3 - len(want))
+
+
+def test_summarize_is_the_definition():
+    """R@K, mAP and mINP averaged over the queries with a positive only."""
+    ranks = QueryRanks(
+        torch.tensor([1, 0, 3, 12, 5]),
+        torch.tensor([1.0, 0.0, 0.5, 0.25, 0.2], dtype=torch.float64),
+        torch.tensor([1.0, 0.0, 0.4, 0.1, 0.2], dtype=torch.float64),
+        torch.tensor([1, 0, 2, 3, 1]))
+    out = summarize(ranks, topk=(1, 3, 5, 10))
+    valid = 4
+    assert out['num_valid'] == valid and out['num_invalid'] == 1
+    assert out['R@1'] == 100.0 * 1 / valid
+    assert out['R@3'] == 100.0 * 2 / valid
+    assert out['R@5'] == out['R@10'] == 100.0 * 3 / valid
+    assert out['mAP'] == pytest.approx(100.0 * 1.95 / valid, abs=1e-12)
+    assert out['mINP'] == pytest.approx(100.0 * 1.7 / valid, abs=1e-12)
+    assert all(isinstance(out[k], float) for k in ('R@1', 'mAP', 'mINP'))
+    assert isinstance(out['num_valid'], int)

@@ -583,3 +583,42 @@ def test_label_junk_rule_equals_the_dense_rule(mode):
     assert torch.equal(dense, sparse & same_pid)
     with pytest.raises(ValueError, match='needs the clothes ids'):
         reid_label_junk_fn('cloth-changing', qc, gc)
+
+
+@pytest.mark.parametrize('mode', ['general', 'cloth-changing', 'same-clothes'])
+def test_label_junk_rule_takes_any_integer_labels(mode):
+    """The CPU fast path (NumPy) gives the rule of the tensor definition
+    for int32 tensors and NumPy arrays alike, and a bool tensor."""
+    from mmreid_clip.evaluation import reid_label_junk_fn
+    gen = torch.Generator().manual_seed(12)
+    qc, gc = (torch.randint(0, 3, (n, ), generator=gen) for n in (10, 40))
+    qo, go = (torch.randint(0, 5, (n, ), generator=gen) for n in (10, 40))
+    cols = torch.randint(0, 40, (6, 9), generator=gen)
+    rows = slice(3, 9)
+    removed = qc[rows, None] == gc[cols]
+    same = qo[rows, None] == go[cols]
+    if mode == 'cloth-changing':
+        removed |= same
+    elif mode == 'same-clothes':
+        removed |= ~same
+    for cast in (lambda t: t.int(), lambda t: t.numpy()):
+        rule = reid_label_junk_fn(mode, *map(cast, (qc, gc, qo, go)))
+        got = rule(rows, cols)
+        assert got.dtype == torch.bool and torch.equal(got, removed)
+
+
+def test_random_data_matches_brute_force_with_threads():
+    """More queries than one kernel block (64 rows), ranked by several
+    threads: the same values as the definition."""
+    records = random_records(5, n_query=230, n_gallery=120)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        out = run(build(settings=SETTINGS, normalize=False), [records])
+    finally:
+        torch.set_num_threads(threads)
+    for setting in SETTINGS:
+        want = reference(records, setting)
+        for key, value in want.items():
+            got = out[f'{setting["name"]}/{key}']
+            assert got == pytest.approx(value, abs=1e-6), (setting, key)

@@ -1,5 +1,6 @@
 """Smoke test of .dev_scripts/benchmark.py (``--quick``; section
-``metric`` under 90 s, section ``reid`` under ~20 s)."""
+``metric`` under 90 s, sections ``reid`` and ``rerank`` under ~30 s each
+on an idle machine)."""
 import json
 import math
 import os.path as osp
@@ -106,18 +107,26 @@ def test_reid_section_rows_and_agreement(reid_report):
         ('LTCC-toy', 'general'), ('LTCC-toy', 'cloth-changing')
     ]
     for row in rows:
+        # CLIP-ReID's eval_func has the general rule only
+        vectorised = ({'clipreid_scores', 'ccreid_scores'} if row['mode']
+                      == 'general' else {'ccreid_scores'})
         assert set(row['results']) == {
             'ours', 'peer', 'sort_bound', 'matmul', 'ours_scores',
             'peer_scores', 'sort_scores'
-        }
+        } | vectorised
         ours = row['results']['ours']['metrics']
-        for impl in ('peer', 'ours_scores', 'peer_scores'):
+        for impl in ('peer', 'ours_scores', 'peer_scores', *vectorised):
             other = row['results'][impl]['metrics']
             for key in METRIC_KEYS:
-                assert ours[key] == pytest.approx(other[key], abs=1e-4), key
+                assert ours[key] == pytest.approx(other[key], abs=2e-6), key
             assert other['num_valid'] == row['num_query']
         assert ours['num_valid'] == row['num_query']
         assert row['agree'] is True and 0 < ours['mAP'] < 100
+        assert row['max_abs_diff'] <= 2e-6
+        for peer in (v[:-len('_scores')] for v in vectorised):
+            for kind in ('time', 'memory'):
+                value = row['ratios'][f'{peer}_over_ours_{kind}_scores']
+                assert math.isfinite(value) and value > 0
         for key in ('peer_over_ours_time', 'peer_over_ours_memory',
                     'ours_over_sort_time', 'ours_over_matmul_time',
                     'peer_over_matmul_time', 'peer_over_ours_time_scores',
@@ -152,3 +161,38 @@ def test_reid_data_structure():
     assert (scores.double() == d['qf'].double() @ d['gf'].double().t()).all()
     again = benchmark.make_reid_data('ltcc', 100, 1500)
     assert all((d[k] == again[k]).all() for k in d)
+
+
+@pytest.fixture(scope='module')
+def rerank_report(tmp_path_factory):
+    """One quick run of section ``rerank`` with one thread per worker."""
+    out = tmp_path_factory.mktemp('bench') / 'rerank.json'
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, '--quick', '--sections', 'rerank',
+         '--threads', '1', '--json', str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert '| shape | pool |' in proc.stdout
+    with open(out) as f:
+        return json.load(f)
+
+
+def test_rerank_section_agrees_and_reports_ratios(rerank_report):
+    assert rerank_report['threads'] == 1
+    assert rerank_report['machine']['torch_threads'] == 1
+    section = rerank_report['sections']['rerank']
+    assert section['mismatches'] == []
+    (row, ) = section['rows']
+    assert (row['pool'], row['k1'], row['k2']) == (1650, 20, 6)
+    # the released convention reproduces the dense released algorithm
+    assert row['max_abs_diff'] == 0 and row['num_differ'] == 0
+    assert row['agree'] is True
+    ours, peer = row['results']['ours'], row['results']['peer']
+    for key in METRIC_KEYS:
+        assert ours['metrics'][key] == pytest.approx(
+            peer['metrics'][key], abs=2e-6)
+    for value in row['ratios'].values():
+        assert math.isfinite(value) and value > 0

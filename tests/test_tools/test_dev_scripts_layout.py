@@ -1,5 +1,6 @@
 """Development tooling (benchmarks, seed runner, model-zoo generator) lives
 in ``.dev_scripts/`` with its one shared helper module ``bench_common.py``
+(``bench_reid_peers.py`` holds the ReID peers of ``benchmark.py`` only)
 and its raw results in ``.dev_scripts/results/``, as mmpretrain keeps them;
 user-facing tools stay in ``tools/``."""
 import glob
@@ -7,9 +8,9 @@ import os.path as osp
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEV = ('benchmark.py', 'bench_common.py', 'bench_cuda.py', 'bench_models.py',
-       'bench_rank_backends.py', 'bench_search.py', 'run_seeds.py',
-       'gen_model_zoo.py', 'bench_flops.py', 'bench_pipeline_real.py',
-       'gpu_session.py', 'gpu_session.sh')
+       'bench_rank_backends.py', 'bench_reid_peers.py', 'bench_search.py',
+       'run_seeds.py', 'gen_model_zoo.py', 'bench_flops.py',
+       'bench_pipeline_real.py', 'gpu_session.py', 'gpu_session.sh')
 USER = ('browse_dataset.py', 'vis_scheduler.py', 'get_flops.py',
         'plot_logs.py', 'visualize_retrieval.py', 'cc_feature_probe.py',
         'synth_cc_probe.py', 'synth_pedes_probe.py')

@@ -11,26 +11,32 @@ index), and from them
 Why a compiled kernel: the tensor path needs several full passes over every
 ``c x G`` chunk (order keys, a batched binary search, a scatter histogram),
 about 25 ns per score on one core, three to eight times the cost of the
-matrix product that made the scores. Two fused passes per row do the same
-work at 2-7 ns per score (measured at the CUHK-PEDES, ICFG-PEDES, PRCC and
-LTCC shapes; more positives per query cost more), with no ``c x G`` buffer
-besides the scores themselves.
+matrix product that made the scores. The passes below do the same work at
+1-4 ns per score on one core (measured at the CUHK-PEDES, PRCC and LTCC
+shapes; rows whose last positive ranks deep, as in cloth-changing sets,
+cost the most), with no ``c x G`` buffer besides the scores themselves.
 
 Per row, with the positives sorted along the ranking (``p_1`` ranked
 first) and ``k(g) = #{j : p_j ranked before g}``:
 
-1. keep the items with ``s_g >= s_{p_m}`` (branch-free compaction): the
-   others are ranked after every positive and move no rank, which is the
-   fate of most items for any model worth evaluating; drop the junk of a
-   dense mask, count NaNs;
-2. for each kept item, ``k`` from a bucket table over the positives' score
-   range, exact whatever the floating-point rounding: the bucket map
-   ``f(s) = floor((s_{p_1} - s) * scale)`` is monotone in ``s`` (every
-   rounded operation is), so positives in a lower bucket than ``g`` score
-   strictly more and those in a higher one strictly less. Only an item
-   sharing its bucket with a positive (64 buckets per positive: a few
-   percent of the items) is set aside and placed by a binary search among
-   that bucket's positives with the exact tie rule.
+1. a bucket table over the positives' score range, exact whatever the
+   floating-point rounding: the bucket map ``f(s) = floor((s_{p_1} - s) *
+   scale)`` is monotone in ``s`` (every rounded operation is), so
+   positives in a lower bucket than ``g`` score strictly more and those in
+   a higher one strictly less. ``table[f + 1]`` holds ``k`` for a bucket
+   without a positive; an item sharing its bucket with a positive (64
+   buckets per positive: a few percent of the items) is placed by a binary
+   search among that bucket's positives with the exact tie rule;
+2. pass A, branch-free and vectorised by the compiler: every item's
+   table index, with a sentinel for the items scoring below ``s_{p_m}``
+   (ranked after every positive: they move no rank) and for junk of a
+   dense mask; it also counts the NaNs and the items in range;
+3. pass B, branch-free: ``k`` of every item in range from the table into
+   a histogram (four interleaved copies, so that runs of items with the
+   same ``k`` do not wait on each other's increments), the items of a
+   positive's bucket set aside for the exact search. When under a quarter
+   of the row is in range (a good model on a large gallery), the in-range
+   items are first compacted, so pass B only reads those.
 
 ``hist[k]`` counts the non-junk items with ``k(g) = k``; the positives
 themselves have ``k(p_j) = j - 1``, so removing one from each of the first
@@ -41,6 +47,8 @@ themselves have ``k(p_j) = j - 1``, so removing one from each of the first
 Junk items of the query's own label (every ReID rule) are counted like any
 item and then taken out of their bin, O(M) per row instead of a mask.
 """
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional, Tuple
 
@@ -121,6 +129,10 @@ def _rank_rows_py(scores, pos_cols, pos_state, junk, has_junk, first, ap,
     p_index = np.empty(width, np.int64)
     table = np.empty(max_buckets + 2, np.int64)
     hist = np.empty(width + 1, np.int64)
+    # interleaved histogram copies of pass B
+    hist4 = np.empty((4, width + 1), np.int64)
+    # per item: its table index (pass A), then the in-range items
+    index = np.empty(num_gallery, np.int64)
     candidates = np.empty(num_gallery, np.int64)
     tricky = np.empty(num_gallery, np.int64)
     for q in range(num_rows):
@@ -144,36 +156,26 @@ def _rank_rows_py(scores, pos_cols, pos_state, junk, has_junk, first, ap,
                 m += 1
         num_pos[q] = m
 
-        # Pass 1, branch-free: keep the items scoring at least s_{p_m}
-        # (the others are ranked after every positive and move no rank),
-        # drop the junk, count the NaNs.
-        lo = row.dtype.type(p_score[m - 1] if m else np.inf)
-        nan = 0
-        kept = 0
-        for g in range(num_gallery):
-            s = row[g]
-            candidates[kept] = g
-            keep = s >= lo
-            if has_junk:
-                keep &= not junk[q, g]
-            kept += keep
-            nan += s != s
-        num_nan[q] = nan
-        if m == 0 or nan:
-            # no positives; or NaN scores, whose ranks are meaningless
-            # (a NaN positive would even make rank 0): the caller raises
+        if m == 0:
+            # nothing to rank; the NaNs are still counted (the caller
+            # raises for them, whether or not the row has positives)
+            nan = 0
+            for g in range(num_gallery):
+                nan += row[g] != row[g]
+            num_nan[q] = nan
             first[q] = 0
             ap[q] = 0.0
             inp[q] = 0.0
             continue
 
         # Bucket table, indexed by bucket + 1 (index 0: above p_1, index
-        # buckets + 1: a sentinel): table[bi] = 2 * (#positives in lower
-        # indices) + (bucket holds a positive). One bucket (exact
+        # buckets + 1: the sentinel, after p_m): table[bi] = 2 * (#positives
+        # in lower indices) + (bucket holds a positive). One bucket (exact
         # comparisons with every positive) when the range is empty or not
         # finite, where the map would make NaN (inf - inf, 0 * inf).
         hi = p_score[0]
         lo64 = p_score[m - 1]
+        lo = row.dtype.type(lo64)
         buckets = _num_buckets(m, num_gallery)
         scale = buckets / (hi - lo64) if hi > lo64 else 0.0
         if not (np.isfinite(scale) and np.isfinite(hi - lo64)):
@@ -187,22 +189,72 @@ def _rank_rows_py(scores, pos_cols, pos_state, junk, has_junk, first, ap,
                 filled = bi + 1
         table[filled:buckets + 2] = 2 * m
 
-        # Pass 2 over the kept items, branch-free: k straight from the
-        # table, except for the items sharing a bucket with a positive,
-        # set aside. hist[k]: items with k positives ranked before them
-        # (k = m: after p_m, tied with it; never read).
-        hist[:m + 1] = 0
+        # Pass A, branch-free (selects only, so the compiler vectorises
+        # it): the table index of every item, _bucket's map written out;
+        # a NaN fails every comparison and lands on the sentinel.
+        sentinel = buckets + 1
+        cap = buckets - 1.0
+        nan = 0
+        kept = 0
+        if scale > 0.0:
+            for g in range(num_gallery):
+                s = np.float64(row[g])
+                t = (hi - s) * scale
+                t = t if t < cap else cap
+                bi = np.int64(t) + 1
+                bi = 0 if s > hi else bi
+                bi = bi if s >= lo64 else sentinel
+                index[g] = bi
+                nan += s != s
+                kept += bi != sentinel
+        else:
+            for g in range(num_gallery):
+                s = np.float64(row[g])
+                bi = 0 if s > hi else 1
+                bi = bi if s >= lo64 else sentinel
+                index[g] = bi
+                nan += s != s
+                kept += bi != sentinel
+        num_nan[q] = nan
+        if nan:
+            # NaN scores make the ranks meaningless: the caller raises
+            first[q] = 0
+            ap[q] = 0.0
+            inp[q] = 0.0
+            continue
+        if has_junk:
+            for g in range(num_gallery):
+                if junk[q, g]:
+                    index[g] = sentinel
+
+        # Pass B, branch-free: k straight from the table, except for the
+        # items sharing a bucket with a positive, set aside. hist[k]:
+        # items with k positives ranked before them (k = m: after p_m or
+        # junk; never read).
+        hist4[:, :m + 1] = 0
         num_tricky = 0
-        for i in range(kept):
-            g = candidates[i]
-            s = np.float64(row[g])
-            bi = _bucket(s, hi, scale, buckets)
-            bi = bi if s <= hi else 0
-            code = table[bi]
-            hard = code & 1
-            hist[code >> 1] += 1 - hard
-            tricky[num_tricky] = g
-            num_tricky += hard
+        if has_junk or 4 * kept >= num_gallery:
+            for g in range(num_gallery):
+                code = table[index[g]]
+                hard = code & 1
+                hist4[g & 3, code >> 1] += 1 - hard
+                tricky[num_tricky] = g
+                num_tricky += hard
+        else:
+            # few items in range: compact them first (one cheap pass)
+            kept = 0
+            for g in range(num_gallery):
+                candidates[kept] = g
+                kept += index[g] != sentinel
+            for i in range(kept):
+                g = candidates[i]
+                code = table[index[g]]
+                hard = code & 1
+                hist4[i & 3, code >> 1] += 1 - hard
+                tricky[num_tricky] = g
+                num_tricky += hard
+        for k in range(m + 1):
+            hist[k] = hist4[0, k] + hist4[1, k] + hist4[2, k] + hist4[3, k]
         for i in range(num_tricky):
             g = tricky[i]
             hist[_items_before(np.float64(row[g]), g, hi, scale, buckets,
@@ -255,13 +307,36 @@ if HAS_NUMBA:
     _kernel = _jit(_rank_rows_py, nogil=True)
 
 
+_POOL_LOCK = threading.Lock()
+_POOL: Optional[ThreadPoolExecutor] = None
+_POOL_SIZE = 0
+_POOL_PID = 0
+
+
+def _helper_pool(size: int) -> ThreadPoolExecutor:
+    """A process-wide pool of at least ``size`` helper threads.
+
+    Kept between calls: starting threads anew took 1-2 ms per call on a
+    loaded machine. Rebuilt in a forked child (the parent's threads do not
+    exist there) and when more helpers are asked for.
+    """
+    global _POOL, _POOL_SIZE, _POOL_PID
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_SIZE < size or _POOL_PID != os.getpid():
+            if _POOL is not None and _POOL_PID == os.getpid():
+                _POOL.shutdown(wait=False)
+            _POOL = ThreadPoolExecutor(size, thread_name_prefix='rank_rows')
+            _POOL_SIZE, _POOL_PID = size, os.getpid()
+        return _POOL
+
+
 def rank_rows(scores: np.ndarray,
               pos_cols: np.ndarray,
               pos_state: np.ndarray,
               junk: Optional[np.ndarray] = None,
               num_threads: Optional[int] = None
               ) -> Tuple[np.ndarray, ...]:
-    """Ranking statistics of a block of queries, two fused passes per row.
+    """Ranking statistics of a block of queries, two main passes per row.
 
     Args:
         scores (np.ndarray): ``(c, G)`` float32 or float64 scores without
@@ -335,9 +410,39 @@ def rank_rows(scores: np.ndarray,
     if threads == 1:
         for start in starts:
             run(start)
-    else:
-        # the kernel releases the GIL: row blocks run truly in parallel
-        with ThreadPoolExecutor(threads) as pool:
-            for _ in pool.map(run, starts):
-                pass
+        return first, ap, inp, num_pos, num_nan
+    # The kernel releases the GIL: row blocks run truly in parallel. The
+    # calling thread takes blocks too, from the same queue, and then waits
+    # only for the blocks already taken: when the other cores are busy a
+    # helper may not be scheduled for a while, and the caller does its
+    # share of the work meanwhile rather than idle until it is (a helper
+    # that starts late finds the queue empty).
+    lock = threading.Lock()
+    finished = threading.Event()
+    progress = [0, 0]  # blocks taken, blocks done
+    errors = []
+
+    def drain() -> None:
+        while True:
+            with lock:
+                if progress[0] == len(starts):
+                    return
+                start = starts[progress[0]]
+                progress[0] += 1
+            try:
+                run(start)
+            except BaseException as err:  # re-raised by the caller
+                errors.append(err)
+            with lock:
+                progress[1] += 1
+                if progress[1] == len(starts):
+                    finished.set()
+
+    pool = _helper_pool(threads - 1)
+    for _ in range(threads - 1):
+        pool.submit(drain)
+    drain()
+    finished.wait()
+    if errors:
+        raise errors[0]
     return first, ap, inp, num_pos, num_nan

@@ -317,9 +317,19 @@ def rank_queries(query_feats: Optional[Tensor] = None,
                     f'label_junk_fn({rows}, cols) must return a bool tensor '
                     f'shaped like cols {tuple(pos_cols.shape)}, got '
                     f'{label_junk.dtype} {tuple(label_junk.shape)}')
-            label_junk &= pos_valid
-            pos_valid &= ~label_junk
-            if backend == 'torch':
+            if backend == 'numba':
+                # in NumPy: the c x M tensor ops would be split over
+                # torch's intra-op threads, each waiting for a descheduled
+                # thread on a loaded machine (see
+                # rank_labels._GalleryIndex._lookup_numpy); pos_valid is
+                # the lookup's own buffer, the callback's is not written
+                valid_np = pos_valid.numpy()
+                junk_np = np.logical_and(label_junk.numpy(), valid_np)
+                valid_np &= ~junk_np
+                label_junk = torch.from_numpy(junk_np)
+            else:
+                label_junk &= pos_valid
+                pos_valid &= ~label_junk
                 # the tensor path takes junk as a mask
                 # (the padding points at item 0: only the True entries
                 # may land on real columns, the rest go to a spare one)
@@ -332,13 +342,13 @@ def rank_queries(query_feats: Optional[Tensor] = None,
                 dense = dense[:, :num_gallery]
                 junk = dense if junk is None else junk.logical_or_(dense)
         if backend == 'numba':
-            state = pos_valid.to(torch.int8)
+            state = pos_valid.numpy().astype(np.int8)
             if label_junk is not None:
-                state.masked_fill_(label_junk, 2)
+                state[label_junk.numpy()] = 2
             *stats, num_nan = rank_rows(
                 chunk_scores(rows).numpy(),
                 pos_cols.numpy(),
-                state.numpy(),
+                state,
                 None if junk is None else junk.numpy(),
                 num_threads=torch.get_num_threads())
             if num_nan.any():
