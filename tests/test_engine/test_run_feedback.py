@@ -73,8 +73,8 @@ def test_two_stage_counts_eta_and_first_line(synth_cc, tmp_path):
     assert f'Device: {want}' in log
 
 
-def test_console_start_up_is_short_and_the_file_is_complete(tmp_path,
-                                                             capfd):
+def test_console_start_up_is_short_and_the_file_is_complete(
+        tmp_path, capfd):
     register_all_modules()
     cfg = Config(
         dict(

@@ -280,8 +280,9 @@ class CLIPReID(BaseModel):
         if not isinstance(optim_wrapper, OptimWrapperDict):
             raise TypeError(
                 f'{type(self).__name__} trains with several optimizers; use '
-                "optim_wrapper=dict(constructor='MultiOptimWrapperConstructor',"
-                ' prompt=..., encoder=...[, clothes_prompt=...])')
+                'optim_wrapper=dict('
+                "constructor='MultiOptimWrapperConstructor', prompt=..., "
+                'encoder=...[, clothes_prompt=...])')
         if data.get('stage') == 1:
             return self._stage1_step(data, optim_wrapper['prompt'])
         return self._stage2_step(data, optim_wrapper)
@@ -369,8 +370,9 @@ class CLIPReID(BaseModel):
         return (self.cfm is not None
                 and self._stage2_epoch >= self.cfm.start_epoch)
 
-    def _stage2_step(self, data: dict,
-                     optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
+    def _stage2_step(
+            self, data: dict,
+            optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
         data = self.data_preprocessor(data, True)
         inputs, samples = data['inputs'], data['data_samples']
         enc = optim_wrapper['encoder']
