@@ -3,13 +3,10 @@
 at load time, and an image that fails to load at access time (raised, or
 counted and logged as a train skip).
 """
-import logging
 import os.path as osp
 from typing import List
 
-from mmengine.logging import print_log
-
-from .bad_samples import BadImageError
+from .bad_samples import raise_or_skip_bad_image
 
 
 class TextImageFileChecksMixin:
@@ -64,22 +61,4 @@ class TextImageFileChecksMixin:
                   if entry is not None else '') + ')')
         message = (f'{where}: image {info["img_path"]}: {problem} '
                    f'[{type(err).__name__}: {err}]')
-        if self.on_bad_sample != 'skip':
-            raise BadImageError(
-                f'{message}. Replace or remove the file, or set '
-                "on_bad_sample='skip' on the train dataset to skip such "
-                'samples (counted and logged).') from err
-        if self.test_mode:
-            raise BadImageError(
-                f"{message}. on_bad_sample='skip' does not apply to the "
-                f'{self.split!r} split: dropping an evaluation item would '
-                'change the protocol; replace or remove the file.') from err
-        self.num_bad_images += 1
-        count = self.num_bad_images
-        if count <= self.NUM_SKIPS_LOGGED or count & (count - 1) == 0:
-            print_log(
-                f'{message}; skipped (on_bad_sample=\'skip\', {count} '
-                'images skipped so far in this process)',
-                logger='current',
-                level=logging.WARNING)
-        return None
+        raise_or_skip_bad_image(self, message, err, self.NUM_SKIPS_LOGGED)

@@ -66,3 +66,25 @@ def test_clip_reid_baseline_runs_without_masks(synth_cc, tmp_path):
     runner.train()
     metrics = final_metrics(runner)
     assert 'cc/mAP' in metrics and 'general/R@1' in metrics
+
+
+def test_max_iters_recounted_with_each_stage2_epoch_length():
+    """'exhaust' sampling varies the epoch's length; the total follows."""
+    from mmreid_clip.engine.runner.two_stage_loop import \
+        TwoStageEpochBasedTrainLoop
+
+    class Loader:
+        def __init__(self):
+            self.length = 7
+
+        def __len__(self):
+            return self.length
+
+    loop = object.__new__(TwoStageEpochBasedTrainLoop)
+    loop.dataloader = Loader()
+    loop._max_epochs, loop._epoch, loop._iter = 6, 3, 40
+    loop._recount_max_iters()
+    assert loop.max_iters == 40 + 3 * 7
+    loop.dataloader.length, loop._epoch, loop._iter = 5, 5, 54
+    loop._recount_max_iters()
+    assert loop.max_iters == 54 + 1 * 5

@@ -10,7 +10,6 @@ contract (``docs/design.md``; ``docs/methods/datasets.md`` §2).
 """
 import collections
 import dataclasses
-import logging
 import os
 import os.path as osp
 from typing import (Callable, Dict, List, Optional, Sequence, Set, Tuple,
@@ -22,8 +21,8 @@ from mmengine.logging import print_log
 
 from mmreid_clip.registry import DATASETS
 from ..pid_access import PidAccessMixin
-from ..text_image_dataset import (AnnotationError, BadImageError,
-                                  image_file_problem)
+from ..bad_samples import (AnnotationError, image_file_problem,
+                           raise_or_skip_bad_image)
 from ..utils import compose_pipeline, is_image_file, log_skipped
 
 # The name this module used before compose_pipeline moved to ..utils; the
@@ -446,25 +445,7 @@ class ClothChangingDataset(PidAccessMixin, BaseDataset):
                    f'{info.get("pid")}, camid={info.get("camid")}): image '
                    f'{info["img_path"]}: {problem} '
                    f'[{type(err).__name__}: {err}]')
-        if self.on_bad_sample != 'skip':
-            raise BadImageError(
-                f'{message}. Replace or remove the file, or set '
-                "on_bad_sample='skip' on the train dataset to skip such "
-                'samples (counted and logged).') from err
-        if self.test_mode:
-            raise BadImageError(
-                f"{message}. on_bad_sample='skip' does not apply to the "
-                f'{self.split!r} split: dropping an evaluation item would '
-                'change the protocol; replace or remove the file.') from err
-        self.num_bad_images += 1
-        count = self.num_bad_images
-        if count <= self.NUM_EXAMPLES_SHOWN or count & (count - 1) == 0:
-            print_log(
-                f'{message}; skipped (on_bad_sample=\'skip\', {count} '
-                'images skipped so far in this process)',
-                logger='current',
-                level=logging.WARNING)
-        return None
+        raise_or_skip_bad_image(self, message, err, self.NUM_EXAMPLES_SHOWN)
 
     def __repr__(self) -> str:
         size = len(self) if self._fully_initialized else 'not loaded'

@@ -142,6 +142,17 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
             self.stage1_epochs * self.stage1_iters_per_epoch +
             (self._max_epochs - self.stage1_epochs) * len(self.dataloader))
 
+    def _recount_max_iters(self) -> None:
+        """Recount ``max_iters`` at a stage-2 epoch's start.
+
+        ``'exhaust'`` identity sampling gives every epoch its own length,
+        and ``max_iters`` (the logs' total, the ETA) was first counted with
+        the sampler's first epoch: count the iterations done, this epoch's
+        exact length, and the same length for the epochs still to come.
+        """
+        self._max_iters = self._iter + (
+            (self._max_epochs - self._epoch) * len(self.dataloader))
+
     def _announce(self) -> None:
         """One log line when a stage starts (or resumes)."""
         stage = self.stage
@@ -302,6 +313,7 @@ class TwoStageEpochBasedTrainLoop(EpochBasedTrainLoop):
             sampler = getattr(self.dataloader, 'sampler', None)
             if hasattr(sampler, 'set_epoch'):
                 sampler.set_epoch(self._epoch)
+            self._recount_max_iters()
             self._announce()
             super().run_epoch()
 

@@ -42,11 +42,34 @@ class _GalleryIndex:
     """
 
     def __init__(self, gallery_labels: Tensor) -> None:
+        if gallery_labels.device.type == 'cpu':
+            self._build_numpy(gallery_labels.numpy())
+            return
         self.labels, inverse, self.counts = torch.unique(
             gallery_labels, return_inverse=True, return_counts=True)
         self.starts = self.counts.cumsum(0) - self.counts
         # stable: items of one label stay in ascending gallery order
         self.members = torch.argsort(inverse, stable=True)
+
+    def _build_numpy(self, labels: np.ndarray) -> None:
+        """The same tables from one stable NumPy argsort of the labels.
+
+        Why: ``torch.unique`` and ``torch.argsort`` sort the gallery twice
+        and split over torch's intra-op threads (0.45 ms at LTCC's 7,050
+        items on one idle core, a fifth of what remains outside the
+        ranking kernel); one stable argsort on the calling thread gives
+        the groups, their starts and their members at once.
+        """
+        order = np.argsort(labels, kind='stable')
+        ordered = labels[order]
+        first = np.ones(ordered.size, dtype=bool)
+        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        self.labels = torch.from_numpy(ordered[starts])
+        self.starts = torch.from_numpy(starts.astype(np.int64))
+        self.counts = torch.from_numpy(
+            np.diff(np.append(starts, ordered.size)).astype(np.int64))
+        self.members = torch.from_numpy(order.astype(np.int64, copy=False))
 
     def lookup(self, query_labels: Tensor) -> Tuple[Tensor, Tensor]:
         """Gallery items sharing each query's label.
