@@ -1,4 +1,5 @@
-"""Registries of mmreid_clip: children of mmpretrain's, under scope ``mmreid_clip``.
+"""Registries of mmreid_clip: children of mmpretrain's, under scope
+``mmreid_clip``.
 
 Every registry here is a child of the mmpretrain registry of the same name,
 so configs with ``default_scope='mmreid_clip'`` can name our components and

@@ -63,7 +63,6 @@ streams are keyed by ``(seed, stream, ...)`` (:mod:`.seeding`). Bump
 :data:`GENERATOR_VERSION` whenever the output for a seed changes.
 """
 import dataclasses
-import json
 import logging
 import math
 import os

@@ -2,7 +2,8 @@
 # vocabulary learnt from the SynthPedes training captions), on CPU:
 #   python tools/dataset_converters/build_wordpiece_vocab.py \
 #       data/synth-pedes data/synth-pedes/vocab.txt
-#   python tools/train.py configs/cfine/cfine_clip-tiny-bert-tiny_synthpedes-tiny.py
+#   python tools/train.py \
+#       configs/cfine/cfine_clip-tiny-bert-tiny_synthpedes-tiny.py
 _base_ = ['./cfine_clip-tiny_synthpedes-tiny.py']
 vocab_file = 'data/synth-pedes/vocab.txt'
 model = dict(

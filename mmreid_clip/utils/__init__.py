@@ -6,9 +6,9 @@ from .config_check import (ConfigKeyError, UnknownArgumentError,
                            UnknownTypeError, check_config_keys,
                            explain_build_errors)
 from .schedule_budget import (rescale_epochs, schedule_budget_problems)
-from .setup_env import (amp_optim_wrapper_type, apply_amp, choose_torch_threads,
-                        ensure_custom_hooks, missing_files,
-                        register_all_modules, setup_runtime)
+from .setup_env import (amp_optim_wrapper_type, apply_amp,
+                        choose_torch_threads, ensure_custom_hooks,
+                        missing_files, register_all_modules, setup_runtime)
 
 __all__ = [
     'CheckpointMismatchError', 'ConfigKeyError', 'StateDictReport',

@@ -185,8 +185,8 @@ def _literal(node: ast.AST) -> Any:
     if isinstance(node, ast.Dict):
         if any(k is None for k in node.keys):
             return UNPARSED  # ``**other``
-        return {_literal(k): _literal(v) for k, v in zip(node.keys,
-                                                        node.values)
+        return {_literal(k): _literal(v)
+                for k, v in zip(node.keys, node.values)
                 if isinstance(_literal(k), (str, int, float, bool, tuple))}
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
             and node.func.id == 'dict' and not node.args

@@ -239,8 +239,8 @@ class _Runner:
 
 
 @pytest.mark.parametrize('num_classes', [2, 3, 5, 40])
-def test_num_classes_must_equal_the_training_identities(tmp_path,
-                                                       num_classes):
+def test_num_classes_must_equal_the_training_identities(
+        tmp_path, num_classes):
     import torch.nn as nn
 
     from mmreid_clip.engine.hooks import NumClassesCheckHook

@@ -86,7 +86,8 @@ def test_train_test_resume(synth_root, tmp_path):
 def test_missing_data_and_weights_fail_fast(tmp_path):
     out = subprocess.run([
         sys.executable, 'tools/train.py',
-        osp.join(ROOT, 'configs/baselines/clip-baseline_vit-b16_cuhk-pedes.py'),
+        osp.join(ROOT,
+                 'configs/baselines/clip-baseline_vit-b16_cuhk-pedes.py'),
         '--work-dir', str(tmp_path / 'w'), '--cfg-options',
         f'train_dataloader.dataset.data_root={tmp_path}/nowhere'
     ], cwd=ROOT, capture_output=True, text=True, timeout=300)

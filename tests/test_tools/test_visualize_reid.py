@@ -62,7 +62,7 @@ def test_reid_ranked_lists_drop_junk_and_outline_matches(
             x0, y0, x1, _ = geo.query_box
             assert png.getpixel(((x0 + x1) // 2, y0 + 2)) == QUERY_COLOR
             for (x0, y0, x1, y1), match in zip(geo.tile_boxes,
-                                                entry['topk_matches']):
+                                               entry['topk_matches']):
                 color = MATCH_COLOR if match else MISMATCH_COLOR
                 assert png.getpixel(((x0 + x1) // 2, y0 + 2)) == color
     summary = json.load(open(osp.join(out_dir, 'summary.json')))

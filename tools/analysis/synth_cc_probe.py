@@ -79,9 +79,8 @@ sys.path.insert(0,
 from mmreid_clip.datasets import LTCC  # noqa: E402
 from mmreid_clip.datasets.transforms import \
     resolve_clothes_labels  # noqa: E402
-from mmreid_clip.evaluation.functional import (
-    rank_queries,  # noqa: E402
-    summarize)
+from mmreid_clip.evaluation.functional import (  # noqa: E402
+    rank_queries, summarize)
 from mmreid_clip.evaluation.metrics import ReIDMetric  # noqa: E402
 
 CLOTHES = resolve_clothes_labels('lip')

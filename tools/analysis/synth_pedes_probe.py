@@ -52,12 +52,11 @@ import torch
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmreid_clip.evaluation.functional import (
-    rank_queries,  # noqa: E402
-    summarize)
+from mmreid_clip.evaluation.functional import (  # noqa: E402
+    rank_queries, summarize)
 from mmreid_synth.pedes_v2_captions import read_caption  # noqa: E402
-from mmreid_synth.pedes_v2_people import (
-    GLOBAL_KEYS,  # noqa: E402
+from mmreid_synth.pedes_v2_people import (  # noqa: E402
+    GLOBAL_KEYS,
     sample_family,
     sample_view_v2,
     swap_detail,

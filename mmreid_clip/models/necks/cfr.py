@@ -1,4 +1,4 @@
-"""CFine's Cross-Grained Feature Refinement 
+"""CFine's Cross-Grained Feature Refinement
 (arXiv 2210.10276; ``docs/methods/cfine.md`` §5)."""
 from typing import Optional
 

@@ -1,4 +1,4 @@
-"""CFine's Fine-grained Correspondence Discovery 
+"""CFine's Fine-grained Correspondence Discovery
 (arXiv 2210.10276; ``docs/methods/cfine.md`` §6)."""
 from typing import Optional, Tuple
 
