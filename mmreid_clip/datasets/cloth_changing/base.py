@@ -275,6 +275,30 @@ class ClothChangingDataset(PidAccessMixin, BaseDataset):
             return None
         return osp.join(folder, norm)
 
+    def _listed_image(self, folder: str, rel: str, where: str,
+                      listings: Dict[str, Set[str]]) -> Optional[str]:
+        """The existing image ``folder/rel`` named by a list file, or None
+        after reporting a path outside ``folder`` or a missing file as a
+        bad sample (:meth:`_bad_sample`).
+
+        ``listings`` caches one directory listing per folder across calls:
+        a stat per image is slow on network disks (MSMT17 lists 126k).
+        """
+        img_path = self._inside(folder, rel, where)
+        if img_path is None:
+            return None
+        sub = osp.dirname(img_path)
+        if sub not in listings:
+            listings[sub] = (
+                set(os.listdir(sub)) if osp.isdir(sub) else set())
+        if osp.basename(img_path) not in listings[sub]:
+            self._bad_sample(
+                'missing images', img_path,
+                f'{where} lists {osp.relpath(img_path, folder)!r}, but '
+                f'{img_path} does not exist', FileNotFoundError)
+            return None
+        return img_path
+
     def _list_dirs(self, folder: str) -> List[str]:
         """Sorted names of the subfolders of ``folder``."""
         self._require_dir(folder)

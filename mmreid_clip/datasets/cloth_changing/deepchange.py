@@ -1,6 +1,5 @@
 """DeepChange (Xu et al., "DeepChange: A Long-Term Person Re-Identification
 Benchmark with Clothes Change", 2021)."""
-import os
 import os.path as osp
 import re
 from typing import Dict, List, Set
@@ -89,20 +88,10 @@ class DeepChange(ClothChangingDataset):
                         f'{where}: cannot parse the file name {name!r}: '
                         f'expected {self.PATTERN}')
                     continue
-                img_path = self._inside(path, name, where)
+                img_path = self._listed_image(path, name, where, present)
                 if img_path is None:
                     continue
                 name = osp.relpath(img_path, path)
-                sub = osp.dirname(img_path)
-                if sub not in present:
-                    present[sub] = (
-                        set(os.listdir(sub)) if osp.isdir(sub) else set())
-                if osp.basename(img_path) not in present[sub]:
-                    self._bad_sample(
-                        'missing images', img_path,
-                        f'{where} lists {name!r}, but {img_path} does not '
-                        'exist', FileNotFoundError)
-                    continue
                 lead0, pid, _, cam, token2 = m.groups()
                 samples.append(
                     RawSample(

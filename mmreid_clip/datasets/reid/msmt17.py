@@ -1,6 +1,5 @@
 """MSMT17 (Wei, Zhang, Gao, Tian, "Person Transfer GAN to Bridge Domain Gap
 for Person Re-Identification", CVPR 2018)."""
-import os
 import os.path as osp
 import re
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
@@ -153,22 +152,11 @@ class MSMT17(StandardReIDDataset):
                     f'{where}: cannot parse the file name {rel_path!r}: '
                     f'expected {self.PATTERN}')
                 continue
-            img_path = self._inside(image_dir, rel_path, where)
+            img_path = self._listed_image(image_dir, rel_path, where,
+                                          present)
             if img_path is None:
                 continue
             rel_path = osp.relpath(img_path, image_dir)
-            sub = osp.dirname(img_path)
-            if sub not in present:
-                # one listing per folder: a stat per image is slow on
-                # network disks (126k images)
-                present[sub] = (
-                    set(os.listdir(sub)) if osp.isdir(sub) else set())
-            if osp.basename(img_path) not in present[sub]:
-                self._bad_sample(
-                    'missing images', img_path,
-                    f'{where} lists {rel_path!r}, but {img_path} does not '
-                    'exist', FileNotFoundError)
-                continue
             sample = self._make_sample(img_path, folder, rel_path, pid,
                                        int(m.group('cam')), subset)
             if sample is not None:
