@@ -214,8 +214,9 @@ def setup_runtime(cfg: Config,
     (:func:`~mmreid_clip.utils.config_check.check_config_keys`), checks
     that the data and weights exist, sets ``CUBLAS_WORKSPACE_CONFIG`` for
     ``randomness.deterministic=True`` runs on GPUs, sets up gloo for
-    CPU-only distributed runs and fixes dataloader options that torch
-    rejects with ``num_workers=0``.
+    CPU-only distributed runs, fixes dataloader options that torch
+    rejects with ``num_workers=0`` and turns ``pin_memory`` off where no
+    accelerator is visible.
 
     Args:
         cfg (Config): The config, changed in place.
@@ -262,4 +263,21 @@ def setup_runtime(cfg: Config,
         if loader and loader.get('num_workers', 0) == 0:
             # torch's DataLoader raises on persistent workers without workers
             loader.persistent_workers = False
+    if not _has_accelerator():
+        # pinned memory only speeds up copies to an accelerator; without
+        # one torch warns for every loader it builds and pins nothing
+        for key in cfg.keys():
+            loader = cfg.get(key)
+            if key.endswith('_dataloader') and isinstance(
+                    loader, dict) and loader.get('pin_memory'):
+                loader['pin_memory'] = False
     return cfg
+
+
+def _has_accelerator() -> bool:
+    """Whether torch sees an accelerator (CUDA, or any other backend
+    ``torch.accelerator`` knows) that pinned host memory can feed."""
+    accelerator = getattr(torch, 'accelerator', None)
+    if accelerator is not None and hasattr(accelerator, 'is_available'):
+        return bool(accelerator.is_available())
+    return torch.cuda.is_available()

@@ -1,4 +1,5 @@
-"""setup_runtime: the determinism switch for GPUs and the key check."""
+"""setup_runtime: the determinism switch for GPUs, the key check and the
+dataloader options fixed for the machine."""
 import os
 
 import pytest
@@ -28,3 +29,22 @@ def test_a_user_setting_is_kept(monkeypatch):
 def test_key_typos_stop_the_set_up():
     with pytest.raises(ConfigKeyError, match="Did you mean 'randomness'"):
         setup_runtime(Config(dict(randomnes=dict(seed=0))))
+
+
+@pytest.mark.parametrize('accelerator', [False, True])
+def test_pin_memory_only_with_an_accelerator(monkeypatch, accelerator):
+    """Pinning feeds an accelerator; without one torch warns per loader."""
+    import mmreid_clip.utils.setup_env as setup_env
+    monkeypatch.setattr(setup_env, '_has_accelerator', lambda: accelerator)
+    loader = dict(batch_size=2, num_workers=2, pin_memory=True)
+    cfg = setup_runtime(
+        Config(
+            dict(
+                train_dataloader=dict(loader),
+                stage1_dataloader=dict(loader),
+                test_dataloader=dict(loader, pin_memory=False))),
+        loaders=())
+    for key in ('train_dataloader', 'stage1_dataloader'):
+        assert cfg[key]['pin_memory'] is accelerator
+    assert cfg.test_dataloader.pin_memory is False
+    assert cfg.train_dataloader.batch_size == 2

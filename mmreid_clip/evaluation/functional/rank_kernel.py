@@ -102,6 +102,11 @@ def _items_before_py(s, g, hi, scale, buckets, table, p_score, p_index,
     bi = _bucket(s, hi, scale, buckets)
     k = table[bi] >> 1
     end = table[bi + 1] >> 1
+    if end - k == 1:
+        # one positive in the bucket (the common case): a comparison
+        # without the search loop's unpredictable branch
+        before = (p_score[k] > s) | ((p_score[k] == s) & (p_index[k] < g))
+        return k + np.int64(before)
     # invariant: positives before k are ranked before g, from end on after
     while k < end:
         mid = (k + end) >> 1
