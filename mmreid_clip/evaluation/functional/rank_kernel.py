@@ -166,13 +166,12 @@ def _rank_rows_py(scores, pos_cols, pos_state, junk, has_junk, first, ap,
                 p_index[m] = col
                 m += 1
         if m > 1:
-            if not ascending:
-                order = np.argsort(p_index[:m])
-                key = p_score[:m][order]
-                cols = p_index[:m][order]
-                p_score[:m] = key
-                p_index[:m] = cols
-            order = np.argsort(p_score[:m], kind='mergesort')
+            if ascending:
+                order = np.argsort(p_score[:m], kind='mergesort')
+            else:
+                by_index = np.argsort(p_index[:m])
+                order = by_index[np.argsort(p_score[:m][by_index],
+                                            kind='mergesort')]
             key = p_score[:m][order]
             cols = p_index[:m][order]
             p_score[:m] = key
