@@ -63,6 +63,17 @@ class RawSample:
     tracklet_id: Optional[int] = None
 
 
+def _listed(path: str, listings: Dict[str, Set[str]]) -> bool:
+    """Whether the file ``path`` exists, from one directory listing per
+    folder, cached in ``listings`` across calls: a stat per file is slow on
+    network disks (MSMT17 lists 126k images)."""
+    folder = osp.dirname(path)
+    if folder not in listings:
+        listings[folder] = (
+            set(os.listdir(folder)) if osp.isdir(folder) else set())
+    return osp.basename(path) in listings[folder]
+
+
 @DATASETS.register_module()
 class ClothChangingDataset(PidAccessMixin, BaseDataset):
     """Common logic of the cloth-changing ReID datasets.
@@ -279,19 +290,12 @@ class ClothChangingDataset(PidAccessMixin, BaseDataset):
                       listings: Dict[str, Set[str]]) -> Optional[str]:
         """The existing image ``folder/rel`` named by a list file, or None
         after reporting a path outside ``folder`` or a missing file as a
-        bad sample (:meth:`_bad_sample`).
-
-        ``listings`` caches one directory listing per folder across calls:
-        a stat per image is slow on network disks (MSMT17 lists 126k).
+        bad sample (:meth:`_bad_sample`). ``listings``: see :func:`_listed`.
         """
         img_path = self._inside(folder, rel, where)
         if img_path is None:
             return None
-        sub = osp.dirname(img_path)
-        if sub not in listings:
-            listings[sub] = (
-                set(os.listdir(sub)) if osp.isdir(sub) else set())
-        if osp.basename(img_path) not in listings[sub]:
+        if not _listed(img_path, listings):
             self._bad_sample(
                 'missing images', img_path,
                 f'{where} lists {osp.relpath(img_path, folder)!r}, but '
@@ -346,7 +350,7 @@ class ClothChangingDataset(PidAccessMixin, BaseDataset):
             return [(s, None) for s in samples]
         self._folders = {s.folder for s in samples}
         checked: Set[str] = set()
-        # one listing per folder: a stat per image is slow on network disks
+        # one listing per folder (_listed)
         listed: Dict[str, Set[str]] = {}
         out = []
         for s in samples:
@@ -359,11 +363,7 @@ class ClothChangingDataset(PidAccessMixin, BaseDataset):
                 checked.add(mask_folder)
             rel = osp.splitext(s.rel_path)[0] + MASK_EXTENSION
             mask_path = osp.join(mask_folder, rel)
-            sub = osp.dirname(mask_path)
-            if sub not in listed:
-                listed[sub] = (
-                    set(os.listdir(sub)) if osp.isdir(sub) else set())
-            if osp.basename(mask_path) not in listed[sub]:
+            if not _listed(mask_path, listed):
                 self._bad_sample(
                     'missing mask', s.img_path,
                     f'no mask for image {s.img_path}: expected {mask_path} '
