@@ -275,9 +275,6 @@ def setup_runtime(cfg: Config,
 
 
 def _has_accelerator() -> bool:
-    """Whether torch sees an accelerator (CUDA, or any other backend
-    ``torch.accelerator`` knows) that pinned host memory can feed."""
-    accelerator = getattr(torch, 'accelerator', None)
-    if accelerator is not None and hasattr(accelerator, 'is_available'):
-        return bool(accelerator.is_available())
-    return torch.cuda.is_available()
+    """Whether torch sees an accelerator (CUDA or any other backend of
+    ``torch.accelerator``) that pinned host memory can feed."""
+    return torch.accelerator.is_available()
