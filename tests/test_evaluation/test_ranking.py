@@ -566,6 +566,28 @@ def test_many_positives_outliers_and_shared_buckets():
 
 
 @pytest.mark.skipif(not HAS_NUMBA, reason='needs numba')
+@pytest.mark.parametrize('m,buckets', [(5, 300), (17, 255), (300, 4000),
+                                       (3000, 150000)])
+def test_kernel_sorts_positives_like_a_full_sort(m, buckets):
+    """The positives' radix sort on their bucket plus exact insertion steps
+    give the order of a full sort (bucket, descending score, ascending
+    index) from any input order, with tied buckets and scores, and with
+    one to three 8-bit radix passes."""
+    from mmreid_clip.evaluation.functional.rank_kernel import _sort_positives
+    rng = np.random.default_rng(m)
+    raw = np.empty((3, m))
+    raw[1] = rng.integers(0, m // 2 + 2, m) / 4  # many tied scores
+    raw[2] = rng.permutation(10 * m)[:m]  # distinct gallery indices
+    # a monotone bucket map with ties: higher score, lower bucket
+    raw[0] = 1 + np.floor((raw[1].max() - raw[1]) * 3).clip(0, buckets - 1)
+    want = np.lexsort((raw[2], -raw[1], raw[0]))
+    out = np.zeros((3, m))
+    _sort_positives(m, raw.copy(), np.empty((3, m)), np.empty(256, np.int64),
+                    buckets, out)
+    assert np.array_equal(out, raw[:, want])
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason='needs numba')
 def test_kernel_checks_its_inputs():
     """The compiled code does not bounds-check: rank_rows does it first."""
     from mmreid_clip.evaluation.functional.rank_kernel import rank_rows
