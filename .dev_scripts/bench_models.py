@@ -925,6 +925,9 @@ def build_train_loader(cfg,
         dl['num_workers'] = num_workers
     if not dl.get('num_workers'):
         dl['persistent_workers'] = False
+    if not torch.accelerator.is_available():
+        # as setup_runtime does: nothing to pin for, and torch warns
+        dl['pin_memory'] = False
     return Runner.build_dataloader(dl, seed=seed)
 
 
