@@ -18,7 +18,7 @@ from mmengine.config import Config, DictAction
 from mmreid_clip.apis.inference import checkpoint_state_dict
 from mmreid_clip.engine import ReIDRunner
 from mmreid_clip.utils import (ensure_custom_hooks, explain_build_errors,
-                               setup_runtime)
+                               finish_distributed, setup_runtime)
 from mmreid_clip.utils.data_root import apply_data_root_args
 from mmreid_clip.utils.pretrained import drop_missing_pretrained
 
@@ -116,6 +116,7 @@ def main():
         for note in pretrained_notes:
             runner.logger.info(note)
         metrics = runner.test()
+    finish_distributed()
     if runner.rank == 0:
         width = max(len(k) for k in metrics)
         lines = [f'  {k:<{width}}  {v:8.2f}' for k, v in metrics.items()]

@@ -22,7 +22,8 @@ from mmengine.config import Config, DictAction
 
 from mmreid_clip.engine import ReIDRunner
 from mmreid_clip.utils import (ensure_custom_hooks, explain_build_errors,
-                               rescale_epochs, setup_runtime)
+                               finish_distributed, rescale_epochs,
+                               setup_runtime)
 from mmreid_clip.utils.data_root import apply_data_root_args
 
 
@@ -149,6 +150,7 @@ def main():
             runner.logger.info('--epochs rescaled the config:\n  ' +
                                '\n  '.join(budget_changes))
         runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

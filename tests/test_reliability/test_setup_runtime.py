@@ -5,7 +5,8 @@ import os
 import pytest
 from mmengine.config import Config
 
-from mmreid_clip.utils import ConfigKeyError, setup_runtime
+from mmreid_clip.utils import (ConfigKeyError, finish_distributed,
+                               setup_runtime)
 
 
 @pytest.mark.parametrize('deterministic', [True, False])
@@ -48,3 +49,22 @@ def test_pin_memory_only_with_an_accelerator(monkeypatch, accelerator):
         assert cfg[key]['pin_memory'] is accelerator
     assert cfg.test_dataloader.pin_memory is False
     assert cfg.train_dataloader.batch_size == 2
+
+
+def test_finish_distributed_tears_the_group_down(tmp_path):
+    """tools/train.py and tools/test.py end a distributed run by a barrier
+    and an explicit teardown, not the interpreter's shutdown (where a gloo
+    rank sometimes aborted after a successful run); outside distributed
+    runs it does nothing."""
+    import torch.distributed as dist
+    finish_distributed()
+    assert not dist.is_initialized()
+    dist.init_process_group(
+        'gloo', init_method=f'file://{tmp_path / "store"}', rank=0,
+        world_size=1)
+    try:
+        finish_distributed()
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
