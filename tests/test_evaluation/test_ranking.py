@@ -566,20 +566,32 @@ def test_many_positives_outliers_and_shared_buckets():
 
 
 @pytest.mark.skipif(not HAS_NUMBA, reason='needs numba')
-@pytest.mark.parametrize('m,buckets', [(5, 300), (17, 255), (300, 4000),
-                                       (3000, 150000)])
-def test_kernel_sorts_positives_like_a_full_sort(m, buckets):
+@pytest.mark.parametrize('m,buckets,outlier', [
+    (5, 300, False), (17, 255, False), (300, 4000, False),
+    (3000, 150000, False), (300, 19200, True), (3000, 150000, True)])
+def test_kernel_sorts_positives_like_a_full_sort(m, buckets, outlier):
     """The positives' radix sort on their bucket plus exact insertion steps
     give the order of a full sort (bucket, descending score, ascending
     index) from any input order, with tied buckets and scores, and with
-    one to three 8-bit radix passes."""
-    from mmreid_clip.evaluation.functional.rank_kernel import _sort_positives
+    one to three 8-bit radix passes. With an outlier, every other positive
+    shares one bucket: past _MAX_RUN steps per positive, the merge-sort
+    path."""
+    from mmreid_clip.evaluation.functional.rank_kernel import (
+        _MAX_RUN, _sort_positives)
     rng = np.random.default_rng(m)
     raw = np.empty((3, m))
     raw[1] = rng.integers(0, m // 2 + 2, m) / 4  # many tied scores
     raw[2] = rng.permutation(10 * m)[:m]  # distinct gallery indices
+    scale = 3.0
+    if outlier:
+        raw[1, rng.integers(m)] = 1e9
+        scale = buckets / 1e9
     # a monotone bucket map with ties: higher score, lower bucket
-    raw[0] = 1 + np.floor((raw[1].max() - raw[1]) * 3).clip(0, buckets - 1)
+    raw[0] = 1 + np.floor(
+        (raw[1].max() - raw[1]) * scale).clip(0, buckets - 1)
+    if outlier:  # a run's random order: about run**2 / 4 insertion steps
+        run = np.unique(raw[0], return_counts=True)[1].max()
+        assert run**2 / 4 > 2 * _MAX_RUN * m
     want = np.lexsort((raw[2], -raw[1], raw[0]))
     out = np.zeros((3, m))
     _sort_positives(m, raw.copy(), np.empty((3, m)), np.empty(256, np.int64),
