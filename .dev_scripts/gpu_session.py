@@ -1,7 +1,8 @@
 """One prepared GPU session: every GPU training figure in one command.
 
 Usage (on the GPU machine; ``gpu_session.sh`` wraps it with a hard
-timeout and ``nvidia-smi``)::
+timeout and ``nvidia-smi``, after installing the wheels that
+``gpu_wheels.py`` prepared where a package index was reachable)::
 
     python .dev_scripts/gpu_session.py --out DIR [--budget-s 420]
         [--amp bfloat16|float16|none] [--max-batch 4096] [--quick]

@@ -7,7 +7,13 @@
 #   bash .dev_scripts/gpu_session.sh [OUT_DIR] [gpu_session.py options]
 #
 # OUT_DIR defaults to $OUT (the device machine's result folder), else
-# ./gpu_session_out. PYTHON selects the interpreter (default: python).
+# ./gpu_session_out. PYTHON selects the interpreter (default: python3).
+# Wheels in $WHEELS (default .whl, made here by .dev_scripts/gpu_wheels.py:
+# the OpenMMLab packages and open_clip, which the machines' image lacks)
+# are installed first into $GPU_SITE (default /tmp/site, put on
+# PYTHONPATH), without dependencies and without an index. An import check
+# then stops the script, naming the module, before any GPU time is spent
+# on a session that cannot start.
 # The Python side starts no unit after --budget-s (420 s); the timeout
 # below is the hard stop, and the JSON / markdown are rewritten after every
 # unit, so a cut-short run keeps what it measured.
@@ -15,8 +21,32 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out_dir="${1:-${OUT:-gpu_session_out}}"
 shift || true
-py="${PYTHON:-python}"
+py="${PYTHON:-python3}"
+wheels="${WHEELS:-.whl}"
+site="${GPU_SITE:-/tmp/site}"
 mkdir -p "$out_dir"
+shopt -s nullglob
+wheel_files=("$wheels"/*.whl)
+if (( ${#wheel_files[@]} )); then
+    "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+        --upgrade --target "$site" "${wheel_files[@]}"
+    export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+    echo "installed ${#wheel_files[@]} wheels from $wheels into $site"
+fi
+if ! "$py" -c 'import numpy, torch, mmengine, mmcv, mmpretrain, open_clip
+import mmreid_clip
+from mmreid_clip.evaluation.functional.rank_kernel import HAS_NUMBA
+print("numpy", numpy.__version__, "torch", torch.__version__,
+      "mmengine", mmengine.__version__, "mmcv", mmcv.__version__,
+      "mmpretrain", mmpretrain.__version__, "open_clip",
+      open_clip.__version__, "numba kernel", HAS_NUMBA)' \
+        > "$out_dir/imports.txt" 2>&1; then
+    cat "$out_dir/imports.txt"
+    echo "gpu_session.sh: the packages above do not import with $py;" \
+        "make the wheels here with .dev_scripts/gpu_wheels.py and send" \
+        "them (carry=['.whl'])" >&2
+    exit 3
+fi
 {
     nvidia-smi || echo 'nvidia-smi not available'
     "$py" -c 'import torch; print(torch.__version__, torch.version.cuda,

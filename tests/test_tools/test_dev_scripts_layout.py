@@ -10,7 +10,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEV = ('benchmark.py', 'bench_common.py', 'bench_cuda.py', 'bench_models.py',
        'bench_rank_backends.py', 'bench_reid_peers.py', 'bench_search.py',
        'run_seeds.py', 'gen_model_zoo.py', 'bench_flops.py',
-       'bench_pipeline_real.py', 'gpu_session.py', 'gpu_session.sh')
+       'bench_pipeline_real.py', 'gpu_session.py', 'gpu_session.sh',
+       'gpu_wheels.py')
 USER = ('browse_dataset.py', 'vis_scheduler.py', 'get_flops.py',
         'plot_logs.py', 'visualize_retrieval.py', 'cc_feature_probe.py',
         'synth_cc_probe.py', 'synth_pedes_probe.py')
