@@ -914,6 +914,8 @@ def build_train_loader(cfg,
         seed (int): Sampler / worker seed.
     """
     from mmengine.runner import Runner
+
+    from mmreid_clip.utils import fit_loader_options
     dl = copy.deepcopy(cfg.train_dataloader)
     dl = dl.to_dict() if hasattr(dl, 'to_dict') else dict(dl)
     dl['dataset']['data_root'] = data_root
@@ -923,11 +925,7 @@ def build_train_loader(cfg,
             dl['sampler']['batch_size'] = batch_size
     if num_workers is not None:
         dl['num_workers'] = num_workers
-    if not dl.get('num_workers'):
-        dl['persistent_workers'] = False
-    if not torch.accelerator.is_available():
-        # as setup_runtime does: nothing to pin for, and torch warns
-        dl['pin_memory'] = False
+    fit_loader_options(dl)  # as setup_runtime does
     return Runner.build_dataloader(dl, seed=seed)
 
 

@@ -8,7 +8,7 @@ from .config_check import (ConfigKeyError, UnknownArgumentError,
 from .schedule_budget import (rescale_epochs, schedule_budget_problems)
 from .setup_env import (amp_optim_wrapper_type, apply_amp,
                         choose_torch_threads, ensure_custom_hooks,
-                        finish_distributed, missing_files,
+                        finish_distributed, fit_loader_options, missing_files,
                         register_all_modules, setup_runtime)
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     'atomic_replace', 'atomic_write_bytes', 'atomic_write_text',
     'check_config_keys', 'choose_torch_threads', 'compare_state_dicts',
     'ensure_custom_hooks', 'explain_build_errors', 'finish_distributed',
+    'fit_loader_options',
     'missing_files', 'register_all_modules', 'remove_stale_temporaries',
     'rescale_epochs', 'schedule_budget_problems', 'setup_runtime'
 ]

@@ -215,9 +215,8 @@ def setup_runtime(cfg: Config,
     (:func:`~mmreid_clip.utils.config_check.check_config_keys`), checks
     that the data and weights exist, sets ``CUBLAS_WORKSPACE_CONFIG`` for
     ``randomness.deterministic=True`` runs on GPUs, sets up gloo for
-    CPU-only distributed runs, fixes dataloader options that torch
-    rejects with ``num_workers=0`` and turns ``pin_memory`` off where no
-    accelerator is visible.
+    CPU-only distributed runs, and fits every dataloader's options to the
+    process (:func:`fit_loader_options`).
 
     Args:
         cfg (Config): The config, changed in place.
@@ -259,20 +258,36 @@ def setup_runtime(cfg: Config,
         env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {},
                                    backend='gloo')
         cfg.env_cfg = env_cfg
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+    for key in cfg.keys():
         loader = cfg.get(key)
-        if loader and loader.get('num_workers', 0) == 0:
-            # torch's DataLoader raises on persistent workers without workers
-            loader.persistent_workers = False
-    if not _has_accelerator():
-        # pinned memory only speeds up copies to an accelerator; without
-        # one torch warns for every loader it builds and pins nothing
-        for key in cfg.keys():
-            loader = cfg.get(key)
-            if key.endswith('_dataloader') and isinstance(
-                    loader, dict) and loader.get('pin_memory'):
-                loader['pin_memory'] = False
+        if key.endswith('_dataloader') and isinstance(loader, dict):
+            fit_loader_options(loader)
     return cfg
+
+
+def fit_loader_options(loader: dict) -> dict:
+    """Dataloader options that this process can honour, changed in place.
+
+    - ``persistent_workers`` off without workers: torch's ``DataLoader``
+      raises on persistent workers with ``num_workers=0``.
+    - ``pin_memory`` off where no accelerator is visible: pinned memory
+      only speeds up copies to an accelerator; without one torch warns for
+      every loader it builds and pins nothing.
+
+    The one rule for :func:`setup_runtime` and for the tools and tests
+    that build loaders without it.
+
+    Args:
+        loader (dict): A dataloader config (``dict`` or ``ConfigDict``).
+
+    Returns:
+        dict: ``loader``.
+    """
+    if not loader.get('num_workers', 0) and loader.get('persistent_workers'):
+        loader['persistent_workers'] = False
+    if loader.get('pin_memory') and not _has_accelerator():
+        loader['pin_memory'] = False
+    return loader
 
 
 def finish_distributed(settle_s: float = 0.5) -> None:

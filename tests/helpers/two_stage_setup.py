@@ -10,8 +10,6 @@ import os
 import os.path as osp
 from typing import List, Optional
 
-import torch
-
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(ROOT, 'configs/ccaf/ccaf_clip-tiny_synthcc-tiny.py')
 BASELINE = osp.join(ROOT,
@@ -48,6 +46,7 @@ def small_cfg(base: str, data_root: str, work_dir: str,
     from mmengine.config import Config
 
     from mmreid_clip.compat import apply_patches
+    from mmreid_clip.utils import fit_loader_options
     from mmreid_clip.utils import register_all_modules
     register_all_modules()
     apply_patches()  # safe checkpoint loading, as tools/train.py does
@@ -67,9 +66,8 @@ def small_cfg(base: str, data_root: str, work_dir: str,
                 t for t in ds.pipeline if t['type'] not in RANDOM_TRANSFORMS
             ]
         cfg[loader].num_workers = 0
-        # as setup_runtime does on a machine without an accelerator (these
-        # runners skip it): torch warns for pinned loaders there
-        cfg[loader].pin_memory = torch.accelerator.is_available()
+        # as setup_runtime does (these runners skip it)
+        fit_loader_options(cfg[loader])
     cfg.train_dataloader.batch_size = 16
     cfg.train_dataloader.sampler.batch_size = 16
     m = cfg.model

@@ -51,6 +51,25 @@ def test_pin_memory_only_with_an_accelerator(monkeypatch, accelerator):
     assert cfg.train_dataloader.batch_size == 2
 
 
+def test_persistent_workers_only_with_workers_on_every_loader():
+    """torch's DataLoader raises on persistent workers without workers: the
+    rule covers every ``*_dataloader`` (CLIP-ReID's stage1 one too)."""
+    from mmreid_clip.utils import fit_loader_options
+    cfg = setup_runtime(
+        Config(
+            dict(
+                stage1_dataloader=dict(num_workers=0,
+                                       persistent_workers=True),
+                train_dataloader=dict(num_workers=2,
+                                      persistent_workers=True))),
+        loaders=())
+    assert cfg.stage1_dataloader.persistent_workers is False
+    assert cfg.train_dataloader.persistent_workers is True
+    loader = dict(persistent_workers=True)  # num_workers defaults to 0
+    assert fit_loader_options(loader) is loader
+    assert loader == dict(persistent_workers=False)
+
+
 def test_finish_distributed_tears_the_group_down(tmp_path):
     """tools/train.py and tools/test.py end a distributed run by a barrier
     and an explicit teardown, not the interpreter's shutdown (where a gloo
