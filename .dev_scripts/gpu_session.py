@@ -10,20 +10,31 @@ timeout and ``nvidia-smi``, after installing the wheels that
 For CFine, the CFine baseline row, CLIP-ReID stage 2 and CCAF stage 2
 (the ViT-B/16 configs of ``bench_cuda.py``, random weights, its synthetic
 batches, autocast) it measures samples/s, GFLOP per sample, achieved
-TFLOP/s, MFU and peak memory in three phases, most important first:
+TFLOP/s, MFU and peak memory, and checks the device's losses, in four
+phases, most important first:
 
 1. ``eager``: the papers' batch sizes (CFine 32, CLIP-ReID / CCAF 64).
    The FLOPs of a step are counted at batch b/2, 3b/4 and b on the device
    (``bench_flops.count_step_flops``) and fitted exactly by a quadratic in
    the batch (``bench_flops``' module doc says why), which gives the FLOPs
-   of the other batch sizes.
-2. ``max_batch``: the batch doubles from the paper's until a step runs out
+   of the other batch sizes. The first step's losses (seed 0) are kept.
+2. ``fidelity``: the first step's losses on the device against the CPU's,
+   same weights and batch of 8, fp32 without TF32, every dropout at 0
+   (CPU and CUDA generators differ; with dropout off a step draws no random
+   number, checked on the CPU with two seeds): the equivalence harnesses
+   tie the CPU path to the authors' code, this ties the device path to it.
+3. ``max_batch``: the batch doubles from the paper's until a step runs out
    of memory (caught, the allocator's cache emptied) or ``--max-batch``;
    every size that fits is timed briefly, so the result is a curve.
-3. ``compile``: the papers' batch sizes again with the image and text
+4. ``compile``: the papers' batch sizes again with the image and text
    encoders compiled in place (``nn.Module.compile``: the state-dict keys
    stay; inductor on CUDA); the warm-up, where compilation happens, is
-   reported as ``compile_s``.
+   reported as ``compile_s``. Inductor draws random numbers with eager's
+   generator here (``fallback_random``), so the compiled first step's
+   losses compare with the eager phase's at the same seed.
+
+Loss comparisons go to ``loss_checks`` (a second table), flagged above
+:data:`LOSS_RTOL`.
 
 A phase's next unit starts only while the elapsed time is under
 ``--budget-s``; units left out are listed as skipped. The JSON
@@ -35,6 +46,7 @@ to 32, ``torch.compile`` with ``backend='eager'``): the code path, as a smoke
 test, not a measurement.
 """
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -68,7 +80,15 @@ UNITS = [
     ('CCAF stage 2', 'configs/ccaf/ccaf_vit-b16_prcc.py',
      'configs/ccaf/ccaf_clip-tiny_synthcc-tiny.py'),
 ]
-PHASES = ('eager', 'max_batch', 'compile')
+PHASES = ('eager', 'fidelity', 'max_batch', 'compile')
+
+#: Batch of the GPU-vs-CPU loss check (P = 2 x K = 4 for the ReID models).
+FIDELITY_BATCH = 8
+#: Relative loss differences above these are flagged in the report: fp32
+#: on the GPU against fp32 on the CPU (only summation order differs), and
+#: the compiled step against the eager one under the same autocast (fused
+#: kernels round bf16 intermediates at other points).
+LOSS_RTOL = {'gpu_vs_cpu': 1e-3, 'compiled_vs_eager': 2e-2}
 
 #: torch.OutOfMemoryError since 2.5 (torch.cuda's is an alias of it)
 OOM = getattr(torch, 'OutOfMemoryError', torch.cuda.OutOfMemoryError)
@@ -78,6 +98,64 @@ def _free(device: str) -> None:
     gc.collect()
     if device.startswith('cuda'):  # GPU only
         torch.cuda.empty_cache()
+
+
+def first_step_losses(side: dict, seed: int = 0) -> Dict[str, float]:
+    """Every logged loss of one ``train_step`` from a fixed RNG state (the
+    step updates the weights: it doubles as a warm-up step)."""
+    torch.manual_seed(seed)  # every device's generator
+    log = side['model'].train_step(side['data'], side['optim'])
+    return {k: float(torch.as_tensor(v).detach()) for k, v in log.items()}
+
+
+def max_rel_diff(value: Dict[str, float], ref: Dict[str, float]) -> float:
+    """Largest ``|value - ref| / max(|ref|, 1e-8)`` over the losses."""
+    if set(value) != set(ref):
+        raise KeyError(f'different losses: {sorted(value)} vs {sorted(ref)}')
+    return max(abs(value[k] - ref[k]) / max(abs(ref[k]), 1e-8) for k in ref)
+
+
+def disable_dropout(model: torch.nn.Module) -> int:
+    """Set every ``nn.Dropout*``'s ``p`` to 0 (Hugging Face BERT reads its
+    attention dropout from ``.p`` too), so that a step draws no random
+    mask: CPU and CUDA generators differ. The number changed."""
+    n = 0
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p:
+            m.p = 0.0
+            n += 1
+    return n
+
+
+@contextlib.contextmanager
+def no_tf32():
+    """Full fp32 matmuls and convolutions on CUDA inside the block."""
+    old = (torch.backends.cuda.matmul.allow_tf32,
+           torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        (torch.backends.cuda.matmul.allow_tf32,
+         torch.backends.cudnn.allow_tf32) = old
+
+
+@contextlib.contextmanager
+def eager_random(backend: str):
+    """With inductor, draw random numbers with eager's generator
+    (``fallback_random``), so that a compiled step's dropout masks are the
+    eager step's at the same seed and their losses compare."""
+    if backend != 'inductor':
+        yield
+        return
+    import torch._inductor.config as inductor_config
+    old = inductor_config.fallback_random
+    inductor_config.fallback_random = True
+    try:
+        yield
+    finally:
+        inductor_config.fallback_random = old
 
 
 def compile_encoders(model: torch.nn.Module, backend: str) -> List[str]:
@@ -104,6 +182,9 @@ class Session:
         self.rows: List[Dict[str, Any]] = []
         self.skipped: List[str] = []
         self.fits: Dict[str, Dict[str, Any]] = {}
+        self.checks: List[Dict[str, Any]] = []
+        #: first-step losses of the eager phase, the compiled step's ref.
+        self.eager_losses: Dict[str, Dict[str, float]] = {}
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -147,6 +228,24 @@ class Session:
         self.save()
         return row
 
+    def check(self, unit: tuple, kind: str, batch: int,
+              value: Dict[str, float], ref: Dict[str, float],
+              **extra) -> None:
+        """Record a loss comparison (flagged above ``LOSS_RTOL[kind]``)."""
+        diff = max_rel_diff(value, ref)
+        self.checks.append(
+            dict(
+                name=unit[0],
+                check=kind,
+                batch=batch,
+                max_rel_diff=diff,
+                rtol=LOSS_RTOL[kind],
+                ok=diff <= LOSS_RTOL[kind],
+                losses=value,
+                reference=ref,
+                **extra))
+        self.save()
+
     def time_side(self, side: dict, steps: int, rounds: int,
                   warmup: int) -> dict:
         return bench_cuda.time_pair({'x': side}, self.device, steps, rounds,
@@ -158,6 +257,8 @@ class Session:
             self.config(unit), self.device, self.amp, self.paper_batch(unit))
         cfg = bm.load_config(self.config(unit))
         b0 = side['batch']
+        # the reference of the compiled step (also a warm-up step)
+        self.eager_losses[unit[0]] = first_step_losses(side)
         # P x K batches need P >= 2 for the triplet loss: not below b0 / 2
         sizes = (b0 // 2, 3 * b0 // 4, b0)
         counts = {}
@@ -177,6 +278,25 @@ class Session:
         self.record(unit, 'eager', b0, t)
         del side
         _free(self.device)
+
+    def fidelity(self, unit: tuple) -> None:
+        """The first step's losses on the device against the CPU's: same
+        weights and batch, fp32 without TF32, dropout off. The equivalence
+        harnesses compare the CPU path with the authors' code; this ties
+        the device path (fused attention kernels, value checks that stop
+        reading, non-blocking copies) to it."""
+        losses, dropouts = {}, 0
+        for dev in ('cpu', self.device):
+            side = bench_cuda.prepare(self.config(unit), dev, None,
+                                      FIDELITY_BATCH)
+            dropouts = disable_dropout(side['model'])
+            with no_tf32():
+                losses[dev] = first_step_losses(side)
+            del side
+            _free(dev)
+        self.check(unit, 'gpu_vs_cpu', FIDELITY_BATCH, losses[self.device],
+                   losses['cpu'], dropout_modules_off=dropouts,
+                   device=self.device)
 
     def max_batch_search(self, unit: tuple) -> None:
         side = bench_cuda.prepare(
@@ -219,12 +339,20 @@ class Session:
             self.config(unit), self.device, self.amp, self.paper_batch(unit))
         backend = 'eager' if self.quick else 'inductor'
         names = compile_encoders(side['model'], backend)
-        w0 = time.perf_counter()
-        for _ in range(self.warmup):  # compilation happens here
-            side['model'].train_step(side['data'], side['optim'])
-        bench_cuda._sync(self.device)
-        compile_s = time.perf_counter() - w0
-        t = self.time_side(side, self.steps, self.rounds, 0)
+        with eager_random(backend):
+            w0 = time.perf_counter()
+            # compilation happens in the warm-up; its first step is
+            # compared with the eager phase's first step
+            losses = first_step_losses(side)
+            for _ in range(self.warmup - 1):
+                side['model'].train_step(side['data'], side['optim'])
+            bench_cuda._sync(self.device)
+            compile_s = time.perf_counter() - w0
+            t = self.time_side(side, self.steps, self.rounds, 0)
+        ref = self.eager_losses.get(unit[0])
+        if ref is not None:
+            self.check(unit, 'compiled_vs_eager', side['batch'], losses, ref,
+                       compile_backend=backend)
         self.record(
             unit,
             'compile',
@@ -244,6 +372,7 @@ class Session:
             torch.backends.cudnn.allow_tf32 = True
         todo = {
             'eager': self.eager,
+            'fidelity': self.fidelity,
             'max_batch': self.max_batch_search,
             'compile': self.compiled
         }
@@ -282,6 +411,7 @@ class Session:
             elapsed_s=self.elapsed(),
             flop_fits=self.fits,
             rows=self.rows,
+            loss_checks=self.checks,
             skipped=self.skipped)
 
     def save(self) -> None:
@@ -322,6 +452,15 @@ def format_report(r: Dict[str, Any]) -> str:
             f'{_n(row["tflops"], ".2f")} | '
             f'{"-" if mfu is None else f"{mfu:.1f}%"} | '
             f'{_n(row["peak_gib"])} | {"; ".join(note)} |')
+    if r.get('loss_checks'):
+        lines += [
+            '', '| config | loss check | batch | max rel. diff | '
+            'flagged above | result |', '|---|---|---|---|---|---|'
+        ]
+        for c in r['loss_checks']:
+            lines.append(f'| {c["name"]} | {c["check"]} | {c["batch"]} | '
+                         f'{c["max_rel_diff"]:.2e} | {c["rtol"]:.0e} | '
+                         f'{"ok" if c["ok"] else "MISMATCH"} |')
     if r['skipped']:
         lines += ['', 'skipped: ' + '; '.join(r['skipped'])]
     return '\n'.join(lines)

@@ -73,6 +73,15 @@ def test_quick_session_one_unit(tmp_path):
     assert report['skipped'] == []  # no unit failed or ran out of budget
     rows = {r['phase']: r for r in report['rows']}
     assert set(rows) == {'eager', 'max_batch', 'compile'}
+    # the loss checks ran; on the CPU both sides are the same computation
+    checks = {c['check']: c for c in report['loss_checks']}
+    assert set(checks) == {'gpu_vs_cpu', 'compiled_vs_eager'}
+    assert checks['gpu_vs_cpu']['batch'] == gpu_session.FIDELITY_BATCH
+    for c in checks.values():
+        assert c['ok'] and c['max_rel_diff'] <= 1e-6, c
+        assert c['losses'].keys() == c['reference'].keys() >= {
+            'loss_id', 'loss_tri', 'loss_i2t'}
+    assert '| gpu_vs_cpu | 8 |' in (tmp_path / 'gpu_session.md').read_text()
     assert rows['eager']['batch'] == 16 and rows['compile']['batch'] == 16
     # batch 16 doubles to the quick cap of 32, no further
     assert rows['max_batch']['batch'] == 32
@@ -89,6 +98,21 @@ def test_quick_session_one_unit(tmp_path):
                                            side['optim'])
     assert rows['max_batch']['gflop_per_sample'] * 32 * 1e9 == pytest.approx(
         counted, rel=1e-12)
+
+
+def test_loss_check_helpers():
+    assert gpu_session.max_rel_diff({'a': 1.001, 'b': 2.0},
+                                    {'a': 1.0, 'b': 2.0}) == pytest.approx(
+                                        1e-3)
+    with pytest.raises(KeyError, match='different losses'):
+        gpu_session.max_rel_diff({'a': 1.0}, {'b': 1.0})
+    import torch
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.1),
+                              torch.nn.Dropout(0.5), torch.nn.Dropout(0.0))
+    assert gpu_session.disable_dropout(net) == 2
+    net.train()
+    x = torch.ones(2, 4)
+    assert torch.equal(net(x), net(x))  # no random mask left
 
 
 @pytest.mark.slow
