@@ -49,14 +49,18 @@ def test_closure_stops_at_the_image_and_names_what_is_missing():
 
 
 FAKE_PYTHON = """#!/bin/sh
-# records each call (arguments and PYTHONPATH); `-c` exits with $FAKE_RC_C
+# records each call (arguments and PYTHONPATH); `-c` exits with $FAKE_RC_C,
+# `-m pytest` with $FAKE_RC_PYTEST
 echo "ARGS $* PYTHONPATH=$PYTHONPATH" >> "$FAKE_LOG"
-case "$1" in -c) exit "${FAKE_RC_C:-0}";; esac
+case "$1 $2" in
+    -c*) exit "${FAKE_RC_C:-0}";;
+    "-m pytest") exit "${FAKE_RC_PYTEST:-0}";;
+esac
 exit 0
 """
 
 
-def _run_session(tmp_path, rc_c: int, with_wheels: bool):
+def _run_session(tmp_path, rc_c: int, with_wheels: bool, rc_pytest: int = 0):
     fake = tmp_path / 'python'
     fake.write_text(FAKE_PYTHON)
     fake.chmod(0o755)
@@ -67,7 +71,7 @@ def _run_session(tmp_path, rc_c: int, with_wheels: bool):
     log = tmp_path / 'log'
     env = dict(os.environ, PYTHON=str(fake), WHEELS=str(wheels),
                GPU_SITE=str(tmp_path / 'site'), FAKE_LOG=str(log),
-               FAKE_RC_C=str(rc_c))
+               FAKE_RC_C=str(rc_c), FAKE_RC_PYTEST=str(rc_pytest))
     env.pop('PYTHONPATH', None)
     proc = subprocess.run(
         ['bash', osp.join(ROOT, '.dev_scripts', 'gpu_session.sh'),
@@ -86,6 +90,10 @@ def test_session_installs_the_wheels_before_it_starts(tmp_path):
     session = [c for c in calls if 'gpu_session.py' in c]
     assert len(session) == 1 and '--quick' in session[0]
     assert f'PYTHONPATH={site}' in session[0]
+    # the CUDA-only tests run before the session
+    tests = [i for i, c in enumerate(calls) if '-m pytest' in c]
+    assert len(tests) == 1 and 'test_ranking.py' in calls[tests[0]]
+    assert tests[0] < calls.index(session[0])
 
 
 def test_session_without_wheels_installs_nothing(tmp_path):
@@ -100,3 +108,12 @@ def test_session_stops_when_the_packages_do_not_import(tmp_path):
     assert proc.returncode == 3
     assert 'gpu_wheels.py' in proc.stderr
     assert not any('gpu_session.py' in c for c in calls)
+    assert not any('pytest' in c for c in calls)
+
+
+def test_failing_device_tests_do_not_cost_the_figures(tmp_path):
+    proc, calls = _run_session(tmp_path, rc_c=0, with_wheels=False,
+                               rc_pytest=1)
+    assert proc.returncode == 0
+    assert 'tests failed on this machine' in proc.stderr
+    assert any('gpu_session.py' in c for c in calls)
