@@ -125,6 +125,8 @@ def ddp_worker(rank: int, world: int, port: int, spec_json: str) -> None:
     """
     import torch
     import torch.distributed as dist
+
+    from mmreid_clip.utils import finish_distributed
     spec = json.loads(spec_json)
     os.environ.update(
         RANK=str(rank),
@@ -142,8 +144,13 @@ def ddp_worker(rank: int, world: int, port: int, spec_json: str) -> None:
         cfg.env_cfg.dist_cfg = dict(backend='gloo')
         run_and_record(cfg, spec['out'].format(rank=rank),
                        spec.get('resume_from'))
+        # as tools/train.py ends (barrier, settle, teardown): a gloo rank
+        # torn down at once sometimes aborted after a successful run
+        # (docs/reliability.md §7)
+        finish_distributed()
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():  # after an error: no barrier to hang in
+            dist.destroy_process_group()
 
 
 def run_processes(world: int, base: str, data_root: str, work_dir: str,

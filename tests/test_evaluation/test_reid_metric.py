@@ -426,6 +426,8 @@ def _dist_worker(rank, world_size, port, items, out_path):
     """One rank: DefaultSampler's shard (padded), process, evaluate."""
     import torch.distributed as dist
     from mmengine.dataset import DefaultSampler
+
+    from mmreid_clip.utils import finish_distributed
     os.environ['MASTER_ADDR'] = '127.0.0.1'
     os.environ['MASTER_PORT'] = str(port)
     dist.init_process_group('gloo', rank=rank, world_size=world_size)
@@ -442,8 +444,10 @@ def _dist_worker(rank, world_size, port, items, out_path):
         if rank == 0:
             with open(out_path, 'w') as f:
                 json.dump(dict(out, shard_sizes=len(shard)), f)
+        finish_distributed()  # as tools/test.py ends (reliability.md §7)
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():  # after an error: no barrier to hang in
+            dist.destroy_process_group()
 
 
 @pytest.mark.slow

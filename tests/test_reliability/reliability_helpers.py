@@ -211,6 +211,7 @@ def ddp_nan_on_one_rank(work_dir: str, bad_rank: int) -> None:
     import os
     import torch.distributed as dist
     from mmreid_clip.compat import cpu_ddp_wrapper_cfg, init_cpu_distributed
+    from mmreid_clip.utils import finish_distributed
     _setup_child()
     init_cpu_distributed('pytorch')
     rank = dist.get_rank()
@@ -233,3 +234,6 @@ def ddp_nan_on_one_rank(work_dir: str, bad_rank: int) -> None:
             final=weights(runner),
             skipped=hook[0].num_skipped,
             calls=model.calls), os.path.join(work_dir, f'rank{rank}.pt'))
+    # as tools/train.py ends: a gloo rank left to interpreter shutdown
+    # sometimes aborted after a successful run (docs/reliability.md §7)
+    finish_distributed()
