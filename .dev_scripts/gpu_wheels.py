@@ -18,10 +18,12 @@ ignores it)::
 stops at once, naming the module, when an import still fails.
 
 Whatever the image lacks is fetched, so a new dependency travels without
-an edit here; ``tests/test_tools/test_gpu_wheels.py`` checks that the
-fetched set stays pure-Python (one wheel for any Python) and that
-``gpu_session.sh`` installs it, and the wheels were tried once on an
-overlay of this environment without them (``docs/benchmarks.md``).
+an edit here. ``tests/test_tools/test_gpu_wheels.py`` checks the plan (the
+OpenMMLab pins of ``setup.cfg``, the image's torch / numpy / numba kept)
+and that ``gpu_session.sh`` installs the wheels before it starts; the
+wheels were tried once on an overlay of this environment without them
+(``docs/benchmarks.md``). A dependency with compiled code needs a wheel
+for CPython 3.12: ``pip download`` fails, naming it, when none exists.
 """
 import argparse
 import os
