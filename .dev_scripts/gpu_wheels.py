@@ -35,9 +35,11 @@ from importlib import metadata
 from typing import Dict, List, Set, Tuple
 
 #: Distributions of the GPU machines' image ('cuda' image, package list
-#: read on 2026-11-17) that mmreid_clip's closure reaches: the image's
-#: versions are used as they are (torch 2.11, numpy 2.5 there), and their
-#: own requirements are not followed.
+#: read on 2026-11-17) that mmreid_clip's closure reaches, plus
+#: transformers / tokenizers (the ``bert`` extra, CFine's text tower) and
+#: triton (``torch.compile``): the image's versions are used as they are
+#: (torch 2.11, numpy 2.5 there), and their own requirements are not
+#: followed.
 DEVICE_PROVIDES = frozenset({
     'click', 'einops', 'huggingface-hub', 'markdown', 'matplotlib', 'numba',
     'numpy', 'opencv-python-headless', 'packaging', 'pillow', 'pyyaml',

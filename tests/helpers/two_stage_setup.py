@@ -46,8 +46,7 @@ def small_cfg(base: str, data_root: str, work_dir: str,
     from mmengine.config import Config
 
     from mmreid_clip.compat import apply_patches
-    from mmreid_clip.utils import fit_loader_options
-    from mmreid_clip.utils import register_all_modules
+    from mmreid_clip.utils import fit_loader_options, register_all_modules
     register_all_modules()
     apply_patches()  # safe checkpoint loading, as tools/train.py does
     cfg = Config.fromfile(base)

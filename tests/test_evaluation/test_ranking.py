@@ -574,10 +574,10 @@ def test_kernel_sorts_positives_like_a_full_sort(m, buckets, outlier):
     give the order of a full sort (bucket, descending score, ascending
     index) from any input order, with tied buckets and scores, and with
     one to three 8-bit radix passes. With an outlier, every other positive
-    shares one bucket: past _MAX_RUN steps per positive, the merge-sort
-    path."""
+    shares one bucket: past _INSERTION_STEPS_PER_POSITIVE steps per
+    positive, the merge-sort path."""
     from mmreid_clip.evaluation.functional.rank_kernel import (
-        _MAX_RUN, _sort_positives)
+        _INSERTION_STEPS_PER_POSITIVE, _sort_positives)
     rng = np.random.default_rng(m)
     raw = np.empty((3, m))
     raw[1] = rng.integers(0, m // 2 + 2, m) / 4  # many tied scores
@@ -591,7 +591,7 @@ def test_kernel_sorts_positives_like_a_full_sort(m, buckets, outlier):
         (raw[1].max() - raw[1]) * scale).clip(0, buckets - 1)
     if outlier:  # a run's random order: about run**2 / 4 insertion steps
         run = np.unique(raw[0], return_counts=True)[1].max()
-        assert run**2 / 4 > 2 * _MAX_RUN * m
+        assert run**2 / 4 > 2 * _INSERTION_STEPS_PER_POSITIVE * m
     want = np.lexsort((raw[2], -raw[1], raw[0]))
     out = np.zeros((3, m))
     _sort_positives(m, raw.copy(), np.empty((3, m)), np.empty(256, np.int64),

@@ -84,7 +84,7 @@ _BUCKETS_PER_POSITIVE = 64
 # positive, but all of them when one positive scores far above the rest (its
 # range squeezes the others into one bucket: 20 ms per row at 10,000
 # positives, 4 ms with the merge sort).
-_MAX_RUN = 32
+_INSERTION_STEPS_PER_POSITIVE = 32
 
 
 def _num_buckets_py(num_pos, num_gallery):  # pragma: no cover - numba
@@ -115,7 +115,8 @@ def _sort_positives_py(m, raw, tmp, counts, buckets, out
     radix sort on the table index (8-bit digits, ascending) orders the
     positives up to those sharing a bucket; insertion steps with the exact
     rule then move only those (a few per row at 64 buckets per positive;
-    past ``_MAX_RUN`` steps per positive, a merge sort takes over).
+    past ``_INSERTION_STEPS_PER_POSITIVE`` steps per positive, a merge sort
+    takes over).
     About 4x cheaper at ~90 positives than numba's merge-sort argsort, whose
     three allocations per row cost more than the sort.
     """
@@ -141,7 +142,7 @@ def _sort_positives_py(m, raw, tmp, counts, buckets, out
             src, dst = dst, src
             shift += 8
     moves = 0
-    budget = _MAX_RUN * m
+    budget = _INSERTION_STEPS_PER_POSITIVE * m
     for j in range(m):
         b = src[0, j]
         s = src[1, j]
