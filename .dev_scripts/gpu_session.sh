@@ -65,6 +65,12 @@ if ! timeout 120 "$py" -m pytest -q -p no:cacheprovider \
     tail -n 30 "$out_dir/cuda_tests.txt"
     echo "gpu_session.sh: tests failed on this machine (cuda_tests.txt)" >&2
 fi
+# AOTAutograd's on-disk cache off: with torch 2.11, the GPU image's version,
+# the compile phase died twice here in its cache save (a segfault while
+# pickling the entry in the first compiled backward; CPU inductor, a cache
+# folder that torch 2.14 had also written to), and did not again in fresh
+# folders. One session compiles each graph once, so the cache gains nothing.
+export TORCHINDUCTOR_AUTOGRAD_CACHE="${TORCHINDUCTOR_AUTOGRAD_CACHE:-0}"
 left=$(( ${GPU_SESSION_S:-570} - SECONDS ))
 timeout "$(( left > 60 ? left : 60 ))" \
     "$py" .dev_scripts/gpu_session.py --out "$out_dir" "$@" \

@@ -17,12 +17,21 @@ and ``tools/test.py`` do; importing :mod:`mmreid_clip.apis` does too).
    :func:`init_cpu_distributed` pre-initialises gloo so ``Runner.setup_env``
    skips it, and :func:`cpu_ddp_wrapper_cfg` builds DDP without
    ``device_ids``.
+3. mmpretrain 1.2.0's retrieval metrics (``RetrievalRecall``,
+   ``RetrievalAveragePrecision``, reachable from this scope's registry) call
+   ``np.in1d``, which numpy 2.4 removed (deprecated since 2.0 for
+   ``np.isin``). :func:`patch_mmpretrain_in1d` gives that one module a numpy
+   namespace with ``in1d`` defined through ``np.isin``; numpy itself is not
+   touched, and nothing is changed where numpy still has ``in1d``.
 
 ``AmpOptimWrapper`` asserting a GPU is not patched: the bf16 CPU path for
 ``--amp`` is an optimizer wrapper of its own,
 :class:`mmreid_clip.engine.optimizers.CPUAutocastOptimWrapper`, registered
 with the engine's other parts (re-exported here lazily for old imports).
 """
+import types
+
+import numpy as np
 import torch
 import torch.distributed as torch_dist
 
@@ -68,6 +77,38 @@ def cpu_ddp_wrapper_cfg() -> dict:
         find_unused_parameters=False)
 
 
+class _NumpyWithIn1d(types.ModuleType):
+    """numpy's namespace plus the ``in1d`` that numpy 2.4 removed."""
+
+    def __init__(self) -> None:
+        super().__init__('numpy')
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+    @staticmethod
+    def in1d(ar1, ar2, assume_unique: bool = False,
+             invert: bool = False) -> np.ndarray:
+        # numpy's own deprecation note: in1d(a, b) == isin(a, b).ravel(),
+        # with ``a`` flattened first.
+        return np.isin(
+            np.ravel(ar1), ar2, assume_unique=assume_unique, invert=invert)
+
+
+def patch_mmpretrain_in1d() -> bool:
+    """Let mmpretrain's retrieval metrics run on numpy >= 2.4 (item 3).
+
+    Returns:
+        bool: True when the module was patched (numpy has no ``in1d``).
+    """
+    if hasattr(np, 'in1d'):
+        return False
+    from mmpretrain.evaluation.metrics import retrieval
+    if not isinstance(retrieval.np, _NumpyWithIn1d):
+        retrieval.np = _NumpyWithIn1d()
+    return True
+
+
 _PATCHED = False
 
 
@@ -78,12 +119,14 @@ def apply_patches() -> None:
     URLs, ``torchvision://``, ``open-mmlab://``, ``mmcls://``, s3/petrel,
     pavi) reads through :func:`~mmreid_clip.safe_load.safe_torch_load`, so
     ``load_from``, ``--resume`` and ``init_cfg=dict(type='Pretrained')``
-    never unpickle arbitrary objects, whatever the source.
+    never unpickle arbitrary objects, whatever the source; and
+    mmpretrain's retrieval metrics get the ``np.in1d`` numpy 2.4 removed.
     """
     global _PATCHED
     if _PATCHED:
         return
     install_safe_loaders()
+    patch_mmpretrain_in1d()
     _PATCHED = True
 
 

@@ -133,3 +133,49 @@ def test_random_state_in_checkpoints_loads_weights_only(tmp_path,
     loaded = safe_torch_load(path)['random_state']
     set_random_state(loaded)
     np.testing.assert_array_equal(np.random.rand(3), expected)
+
+
+def _retrieval_scores(retrieval):
+    pred = [[2, 0, 1, 3], [1, 3, 0, 2]]
+    target = [[0], [2]]
+    recalls = retrieval.RetrievalRecall.calculate(
+        [list(p) for p in pred], target, topk=(1, 2, 4),
+        pred_indices=True, target_indices=True)
+    ap = retrieval.RetrievalAveragePrecision.calculate(
+        [list(p) for p in pred], target, topk=4,
+        pred_indices=True, target_indices=True)
+    return [float(r) for r in recalls], float(ap)
+
+
+def test_mmpretrain_retrieval_metrics_run_without_np_in1d(monkeypatch):
+    # numpy 2.4 removed np.in1d, which mmpretrain 1.2.0's retrieval metrics
+    # call; compat item 3 gives that module a namespace that has it.
+    from mmpretrain.evaluation.metrics import retrieval
+
+    from mmreid_clip.compat import _NumpyWithIn1d, patch_mmpretrain_in1d
+    monkeypatch.setattr(retrieval, 'np', np)
+    monkeypatch.delattr(np, 'in1d', raising=False)
+    with pytest.raises(AttributeError, match='in1d'):
+        _retrieval_scores(retrieval)
+
+    assert patch_mmpretrain_in1d() is True
+    assert isinstance(retrieval.np, _NumpyWithIn1d)
+    recalls, ap = _retrieval_scores(retrieval)
+    # query 0 finds its match at rank 2, query 1 at rank 4
+    assert recalls == [0.0, 50.0, 100.0]
+    assert ap == pytest.approx((1 / 2 + 1 / 4) / 2 * 100)
+    # the shim flattens its first argument, as in1d did
+    assert retrieval.np.in1d(np.array([[1, 5], [2, 7]]),
+                             [2, 5]).tolist() == [False, True, True, False]
+    assert patch_mmpretrain_in1d() is True  # idempotent
+    assert np.isin is retrieval.np.isin  # every other name is numpy's
+
+
+def test_in1d_patch_is_a_no_op_where_numpy_has_it(monkeypatch):
+    from mmpretrain.evaluation.metrics import retrieval
+
+    from mmreid_clip.compat import patch_mmpretrain_in1d
+    monkeypatch.setattr(retrieval, 'np', np)
+    monkeypatch.setattr(np, 'in1d', lambda *a, **k: None, raising=False)
+    assert patch_mmpretrain_in1d() is False
+    assert retrieval.np is np

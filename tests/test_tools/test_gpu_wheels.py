@@ -49,9 +49,10 @@ def test_closure_stops_at_the_image_and_names_what_is_missing():
 
 
 FAKE_PYTHON = """#!/bin/sh
-# records each call (arguments and PYTHONPATH); `-c` exits with $FAKE_RC_C,
-# `-m pytest` with $FAKE_RC_PYTEST
-echo "ARGS $* PYTHONPATH=$PYTHONPATH" >> "$FAKE_LOG"
+# records each call (arguments, PYTHONPATH, the AOTAutograd cache switch);
+# `-c` exits with $FAKE_RC_C, `-m pytest` with $FAKE_RC_PYTEST
+echo "ARGS $* PYTHONPATH=$PYTHONPATH" \
+    "AUTOGRAD_CACHE=${TORCHINDUCTOR_AUTOGRAD_CACHE-unset}" >> "$FAKE_LOG"
 case "$1 $2" in
     -c*) exit "${FAKE_RC_C:-0}";;
     "-m pytest") exit "${FAKE_RC_PYTEST:-0}";;
@@ -60,7 +61,8 @@ exit 0
 """
 
 
-def _run_session(tmp_path, rc_c: int, with_wheels: bool, rc_pytest: int = 0):
+def _run_session(tmp_path, rc_c: int, with_wheels: bool, rc_pytest: int = 0,
+                 **extra_env: str):
     fake = tmp_path / 'python'
     fake.write_text(FAKE_PYTHON)
     fake.chmod(0o755)
@@ -73,6 +75,8 @@ def _run_session(tmp_path, rc_c: int, with_wheels: bool, rc_pytest: int = 0):
                GPU_SITE=str(tmp_path / 'site'), FAKE_LOG=str(log),
                FAKE_RC_C=str(rc_c), FAKE_RC_PYTEST=str(rc_pytest))
     env.pop('PYTHONPATH', None)
+    env.pop('TORCHINDUCTOR_AUTOGRAD_CACHE', None)
+    env.update(extra_env)
     proc = subprocess.run(
         ['bash', osp.join(ROOT, '.dev_scripts', 'gpu_session.sh'),
          str(tmp_path / 'out'), '--quick'],
@@ -117,3 +121,18 @@ def test_failing_device_tests_do_not_cost_the_figures(tmp_path):
     assert proc.returncode == 0
     assert 'tests failed on this machine' in proc.stderr
     assert any('gpu_session.py' in c for c in calls)
+
+
+def test_session_turns_the_autograd_cache_off_unless_told(tmp_path):
+    # torch 2.11 (the GPU image) segfaulted in AOTAutograd's cache save
+    # during the compile phase (gpu_session.sh); the session runs without it
+    (tmp_path / 'a').mkdir()
+    (tmp_path / 'b').mkdir()
+    proc, calls = _run_session(tmp_path / 'a', rc_c=0, with_wheels=False)
+    session = [c for c in calls if 'gpu_session.py' in c]
+    assert proc.returncode == 0 and session
+    assert session[0].endswith('AUTOGRAD_CACHE=0')
+    proc, calls = _run_session(tmp_path / 'b', rc_c=0, with_wheels=False,
+                               TORCHINDUCTOR_AUTOGRAD_CACHE='1')
+    session = [c for c in calls if 'gpu_session.py' in c]
+    assert session[0].endswith('AUTOGRAD_CACHE=1')
